@@ -1,0 +1,1 @@
+"""Model architectures (one per module); importing this package builds and loads nothing."""
