@@ -1,0 +1,223 @@
+"""Keypoint features: the one implementation used by training and inference.
+
+A clip's landmarks, (T, 75, 3) positions with a (T, 3) part-presence mask, become a (200, 450)
+float32 matrix: 225 positions (75 points x (x, y, z), point-major) followed by 225 velocities
+(frame-to-frame differences on the 200-frame grid, the first frame zero). Many clips stack into the
+exchange format, an (N, 200, 450) float16 array (the layout of the processed ASL Citizen data).
+
+The choices that are not known for certain for the published ASL Citizen checkpoint are the fields
+of `FeatureConfig`; a weight bundle records the config it was trained with and inference reads it
+from there, so preprocessing cannot drift between training and inference.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from signdemo import schema
+
+if TYPE_CHECKING:
+    from signdemo.landmarks import Landmarks
+
+NUM_FRAMES = 200
+NUM_FEATURES = 2 * schema.NUM_POSITION_FEATURES  # 450
+
+_LEFT_SHOULDER = schema.index("pose", "left_shoulder")
+_RIGHT_SHOULDER = schema.index("pose", "right_shoulder")
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """How landmarks become features. Defaults are our best reading of the published recipe.
+
+    num_frames: length of the time axis the model sees (200 for the published checkpoint).
+    resample: "interpolate" stretches or squeezes the clip to `num_frames` by linear interpolation
+        (every clip fills the window); "pad" keeps the original rate, truncating longer clips and
+        zero-padding shorter ones at the end.
+    normalize: "none" keeps MediaPipe's image-normalised coordinates; "shoulder" centres every frame
+        on the shoulder midpoint and divides by the shoulder width (robust to position and scale in
+        frame). Missing points stay zero either way.
+    hand_order: "left_right" stores the left hand before the right (the schema order); "right_left"
+        swaps the two hand blocks (for checkpoints trained with the other order).
+    velocity: "masked" sets a velocity to zero where the part is missing in either frame (a hand that
+        appears does not produce a jump from zero); "raw" is the plain difference of positions.
+    """
+
+    num_frames: int = NUM_FRAMES
+    resample: Literal["interpolate", "pad"] = "interpolate"
+    normalize: Literal["none", "shoulder"] = "none"
+    hand_order: Literal["left_right", "right_left"] = "left_right"
+    velocity: Literal["masked", "raw"] = "masked"
+
+    def __post_init__(self) -> None:
+        choices = {
+            "resample": ("interpolate", "pad"),
+            "normalize": ("none", "shoulder"),
+            "hand_order": ("left_right", "right_left"),
+            "velocity": ("masked", "raw"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"FeatureConfig.{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.num_frames < 2:
+            raise ValueError(f"FeatureConfig.num_frames must be >= 2, got {self.num_frames}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "FeatureConfig":
+        """Build from a bundle's record; unknown keys are an error, missing keys take defaults."""
+        data = dict(data or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown feature options {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+
+def _point_mask(present: np.ndarray) -> np.ndarray:
+    """(T, 3) part presence -> (T, 75) point presence."""
+    mask = np.zeros((present.shape[0], schema.NUM_POINTS), dtype=bool)
+    for i, part in enumerate(schema.PART_NAMES):
+        mask[:, schema.part_slice(part)] = present[:, i : i + 1]
+    return mask
+
+
+def _normalize_shoulders(points: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Centre on the shoulder midpoint and scale by shoulder width, frame by frame.
+
+    Frames without a pose use the nearest frame's centre and scale (in time); a clip without any
+    pose is returned unchanged (there is nothing to anchor to).
+    """
+    has_pose = mask[:, _LEFT_SHOULDER]
+    if not has_pose.any():
+        return points
+    left, right = points[:, _LEFT_SHOULDER, :2], points[:, _RIGHT_SHOULDER, :2]
+    centre = (left + right) / 2  # (T, 2)
+    width = np.linalg.norm(left - right, axis=1)  # (T,)
+    idx = np.flatnonzero(has_pose)
+    nearest = idx[np.abs(np.arange(len(points))[:, None] - idx[None, :]).argmin(axis=1)]
+    centre, width = centre[nearest], width[nearest]
+    width = np.where(width > 1e-6, width, 1.0)
+    out = points.copy()
+    out[..., :2] = (points[..., :2] - centre[:, None, :]) / width[:, None, None]
+    out[..., 2] = points[..., 2] / width[:, None]
+    return np.where(mask[..., None], out, 0.0)
+
+
+def _resample_interpolate(points: np.ndarray, mask: np.ndarray, num_frames: int):
+    """Linear interpolation of each point onto `num_frames` evenly spaced times.
+
+    A point is present on the new grid when it is present in the nearest original frame; it is
+    interpolated where both neighbouring frames have it, else copied from the nearest frame.
+    """
+    t = points.shape[0]
+    pos = np.linspace(0.0, t - 1, num_frames)  # (F,)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, t - 1)
+    nearest = np.rint(pos).astype(np.int64)
+    w = (pos - lo)[:, None, None]  # (F, 1, 1)
+    both = (mask[lo] & mask[hi])[..., None]  # (F, 75, 1)
+    out_mask = mask[nearest]  # (F, 75)
+    out = np.where(both, (1 - w) * points[lo] + w * points[hi], points[nearest])
+    return np.where(out_mask[..., None], out, 0.0), out_mask
+
+
+def _resample_pad(points: np.ndarray, mask: np.ndarray, num_frames: int):
+    t = min(points.shape[0], num_frames)
+    out = np.zeros((num_frames,) + points.shape[1:], dtype=points.dtype)
+    out_mask = np.zeros((num_frames, points.shape[1]), dtype=bool)
+    out[:t], out_mask[:t] = points[:t], mask[:t]
+    return out, out_mask
+
+
+def landmarks_to_features(
+    points: np.ndarray, present: np.ndarray, config: FeatureConfig = FeatureConfig()
+) -> np.ndarray:
+    """(T, 75, 3) positions + (T, 3) part presence -> (num_frames, 450) float32 features.
+
+    Positions of missing parts must be given as anything (NaN allowed); they become zeros.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    present = np.asarray(present, dtype=bool)
+    if points.ndim != 3 or points.shape[1:] != (schema.NUM_POINTS, schema.NUM_COORDS):
+        raise ValueError(f"points must be (T, {schema.NUM_POINTS}, 3), got {points.shape}")
+    if present.shape != (points.shape[0], len(schema.PART_NAMES)):
+        raise ValueError(f"present must be ({points.shape[0]}, 3), got {present.shape}")
+    if points.shape[0] == 0:
+        raise ValueError("cannot make features from zero frames")
+
+    mask = _point_mask(present) & np.isfinite(points).all(axis=2)  # (T, 75)
+    points = np.where(mask[..., None], points, 0.0)
+    if config.normalize == "shoulder":
+        points = _normalize_shoulders(points, mask)
+
+    if config.resample == "interpolate":
+        points, mask = _resample_interpolate(points, mask, config.num_frames)
+    else:
+        points, mask = _resample_pad(points, mask, config.num_frames)
+    # (F, 75, 3), (F, 75)
+
+    if config.hand_order == "right_left":
+        order = np.r_[
+            np.arange(schema.part_slice("pose").stop),
+            np.arange(schema.NUM_POINTS)[schema.part_slice("right_hand")],
+            np.arange(schema.NUM_POINTS)[schema.part_slice("left_hand")],
+        ]
+        points, mask = points[:, order], mask[:, order]
+
+    velocity = np.zeros_like(points)
+    velocity[1:] = points[1:] - points[:-1]
+    if config.velocity == "masked":
+        velocity[1:] *= (mask[1:] & mask[:-1])[..., None]
+
+    f = points.shape[0]
+    features = np.concatenate([points.reshape(f, -1), velocity.reshape(f, -1)], axis=1)  # (F, 450)
+    return features.astype(np.float32)
+
+
+def features_from_landmarks(landmarks: "Landmarks", config: FeatureConfig = FeatureConfig()) -> np.ndarray:
+    """Features of an extracted clip; see `landmarks_to_features`."""
+    return landmarks_to_features(landmarks.points, landmarks.present, config)
+
+
+def present_from_points(points: np.ndarray) -> np.ndarray:
+    """Part presence of landmark arrays that mark missing points as NaN or all-zero rows.
+
+    (T, 75, 3) -> (T, 3) bool. A part counts as present when any of its points is finite and
+    non-zero (used for external data such as the GISLR landmarks, where missing is NaN).
+    """
+    points = np.asarray(points)
+    valid = np.isfinite(points).all(axis=2) & (np.nan_to_num(points) != 0).any(axis=2)  # (T, 75)
+    return np.stack([valid[:, schema.part_slice(p)].any(axis=1) for p in schema.PART_NAMES], axis=1)
+
+
+def position_features(features: np.ndarray) -> np.ndarray:
+    """(..., 450) features -> (..., 75, 3) positions (for drawing keypoint-only samples)."""
+    features = np.asarray(features)
+    return features[..., : schema.NUM_POSITION_FEATURES].reshape(
+        features.shape[:-1] + (schema.NUM_POINTS, schema.NUM_COORDS)
+    )
+
+
+def stack_exchange(features: list[np.ndarray]) -> np.ndarray:
+    """Stack per-clip (200, 450) features into the (N, 200, 450) float16 exchange array."""
+    if not features:
+        return np.zeros((0, NUM_FRAMES, NUM_FEATURES), dtype=np.float16)
+    return np.stack(features).astype(np.float16)
+
+
+def feature_frame_positions(num_rows: int, config: FeatureConfig = FeatureConfig()) -> np.ndarray:
+    """For each of the `num_frames` feature steps, the landmark row it mostly comes from.
+
+    (num_frames,) int64; -1 for zero-padded steps. Maps attention weights back to video frames.
+    """
+    if config.resample == "interpolate":
+        return np.rint(np.linspace(0.0, num_rows - 1, config.num_frames)).astype(np.int64)
+    pos = np.arange(config.num_frames, dtype=np.int64)
+    return np.where(pos < num_rows, pos, -1)

@@ -1,0 +1,302 @@
+"""Inference API: a clip (or a keypoint array) in, both models' predictions out.
+
+    recognizer = Recognizer.from_defaults()          # resolves and loads both bundles once
+    result = recognizer.recognize("clip.mp4")        # ClipResult with .bigru and .i3d
+    pred = recognizer.predict_features(x)            # BiGRU alone on a (200, 450) keypoint array
+
+Models are shared read-only; every call creates its own MediaPipe graph, so one `Recognizer` serves
+concurrent requests. Nothing here imports gradio.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+import torch
+
+from signdemo.errors import NoPersonDetectedError, SigndemoError
+from signdemo.features import FeatureConfig, feature_frame_positions, landmarks_to_features
+from signdemo.weights import BIGRU, I3D, Bundle, resolve_bundle
+
+if TYPE_CHECKING:
+    from signdemo.landmarks import Landmarks
+    from signdemo.video import Clip, VideoLimits
+
+log = logging.getLogger(__name__)
+
+#: Progress callback: (fraction done in [0, 1], what is happening).
+Progress = Callable[[float, str], None]
+
+
+def _no_progress(fraction: float, message: str) -> None:
+    pass
+
+
+@dataclass
+class Prediction:
+    """One model's answer on one clip."""
+
+    model: str  # "bigru_attention" or "i3d"
+    labels: list[str]  # top-k labels, best first
+    probabilities: list[float]  # their softmax probabilities
+    indices: list[int]  # their class ids
+    scores: np.ndarray  # (C,) probabilities over the whole vocabulary
+    weight_source: str  # Bundle.describe(): which weights, vocabulary size, where from
+    is_demo: bool
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    #: BiGRU: (200,) attention weights over the feature steps (sum to 1).
+    attention: np.ndarray | None = None
+    #: BiGRU: (200,) source-video frame index of each feature step (-1 for padding).
+    attention_frames: np.ndarray | None = None
+    #: I3D: (T', C) per-time softmax scores, and the source-video frame at the centre of each step.
+    time_scores: np.ndarray | None = None
+    time_frames: np.ndarray | None = None
+    #: Source-video frame indices the model read (landmark rows or sampled RGB frames).
+    frame_indices: np.ndarray | None = None
+
+    @property
+    def top1(self) -> str:
+        return self.labels[0]
+
+    def as_dict(self) -> dict:
+        """JSON-friendly summary (top-k, timings, source; attention as a list)."""
+        out = {
+            "model": self.model,
+            "top": [{"label": l, "probability": round(p, 6), "index": i}
+                    for l, p, i in zip(self.labels, self.probabilities, self.indices)],  # fmt: skip
+            "weights": self.weight_source,
+            "demo_weights": self.is_demo,
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+        }
+        if self.attention is not None:
+            out["attention"] = [round(float(a), 6) for a in self.attention]
+        return out
+
+
+@dataclass
+class ClipResult:
+    """Everything the app shows for one clip."""
+
+    path: str
+    info: object | None = None  # video.VideoInfo
+    landmarks: "Landmarks | None" = None
+    bigru: Prediction | None = None
+    i3d: Prediction | None = None
+    errors: dict[str, SigndemoError] = field(default_factory=dict)  # model -> why it has no answer
+    warnings: list[str] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def agree(self) -> bool | None:
+        """Whether both models' top-1 labels agree (None unless both answered)."""
+        if self.bigru is None or self.i3d is None:
+            return None
+        return self.bigru.top1.strip().lower() == self.i3d.top1.strip().lower()
+
+    def as_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "bigru": self.bigru.as_dict() if self.bigru else None,
+            "i3d": self.i3d.as_dict() if self.i3d else None,
+            "agree": self.agree,
+            "errors": {k: f"{type(v).__name__}: {v}" for k, v in self.errors.items()},
+            "warnings": self.warnings,
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+        }
+
+
+def _topk(probs: np.ndarray, labels: list[str], k: int) -> tuple[list[str], list[float], list[int]]:
+    order = np.argsort(-probs)[: min(k, len(labels))]
+    return [labels[i] for i in order], [float(probs[i]) for i in order], [int(i) for i in order]
+
+
+class Recognizer:
+    """Both models, loaded once. Either may be None (that model is then skipped)."""
+
+    def __init__(
+        self,
+        bigru: Bundle | None,
+        i3d: Bundle | None,
+        *,
+        limits: "VideoLimits | None" = None,
+        extraction_fps: float | None = 15.0,
+        top_k: int = 5,
+    ) -> None:
+        from signdemo.video import VideoLimits
+
+        if bigru is not None and bigru.architecture != BIGRU:
+            raise ValueError(f"bigru bundle is a {bigru.architecture} model")
+        if i3d is not None and i3d.architecture != I3D:
+            raise ValueError(f"i3d bundle is a {i3d.architecture} model")
+        self.bigru = bigru
+        self.i3d = i3d
+        self.limits = limits or VideoLimits()
+        self.extraction_fps = extraction_fps
+        self.top_k = top_k
+
+    @classmethod
+    def from_defaults(cls, *, bigru: str | None = None, i3d: str | None = None, **kwargs) -> "Recognizer":
+        """Resolve each model (a named source, else weights/ -> hub -> demo bundle) and load it."""
+        from signdemo.weights import load_bundle
+
+        b = load_bundle(bigru) if bigru else resolve_bundle(BIGRU)
+        m = load_bundle(i3d) if i3d else resolve_bundle(I3D)
+        return cls(b, m, **kwargs)
+
+    # ---------------------------------------------------------------- preprocessing from bundles
+
+    @property
+    def feature_config(self) -> FeatureConfig:
+        return FeatureConfig.from_dict(self.bigru.preprocessing if self.bigru else {})
+
+    @property
+    def i3d_config(self):
+        from signdemo.i3d_input import I3DInputConfig
+
+        pre = dict(self.i3d.preprocessing) if self.i3d else {}
+        return I3DInputConfig(**pre)
+
+    # ---------------------------------------------------------------- BiGRU
+
+    @torch.inference_mode()
+    def predict_features(self, features: np.ndarray, *, frame_indices: np.ndarray | None = None) -> Prediction:
+        """BiGRU on one (200, 450) feature matrix (the exchange format's row)."""
+        if self.bigru is None:
+            raise SigndemoError("no BiGRU-attention weights are loaded")
+        t0 = time.perf_counter()
+        x = torch.from_numpy(np.asarray(features, dtype=np.float32))[None]  # (1, 200, 450)
+        out = self.bigru.model.forward_with_attention(x)
+        probs = torch.softmax(out.logits.float(), dim=1)[0].numpy()  # (C,)
+        labels, p, idx = _topk(probs, self.bigru.labels, self.top_k)
+        return Prediction(
+            model=BIGRU,
+            labels=labels,
+            probabilities=p,
+            indices=idx,
+            scores=probs,
+            weight_source=self.bigru.describe(),
+            is_demo=self.bigru.is_demo,
+            timings_ms={"bigru": (time.perf_counter() - t0) * 1000},
+            attention=out.attention[0].float().numpy(),
+            frame_indices=frame_indices,
+        )
+
+    def predict_landmarks(self, landmarks: "Landmarks") -> Prediction:
+        """BiGRU on extracted landmarks; attention is mapped back to source-video frames."""
+        if not landmarks.present[:, 0].any():
+            raise NoPersonDetectedError(
+                "no person was detected in the clip (MediaPipe found no body pose on any frame), so the "
+                "keypoint model cannot score it. Make sure the signer's upper body and face are in view "
+                "and well lit."
+            )
+        config = self.feature_config
+        t0 = time.perf_counter()
+        feats = landmarks_to_features(landmarks.points, landmarks.present, config)
+        t_feat = (time.perf_counter() - t0) * 1000
+        pred = self.predict_features(feats, frame_indices=landmarks.frame_indices)
+        pos = feature_frame_positions(len(landmarks.points), config)
+        pred.attention_frames = np.where(pos >= 0, landmarks.frame_indices[np.maximum(pos, 0)], -1)
+        pred.timings_ms = {"features": t_feat, **pred.timings_ms}
+        return pred
+
+    # ---------------------------------------------------------------- I3D
+
+    @torch.inference_mode()
+    def predict_frames(self, frames: np.ndarray, source_indices: np.ndarray | None = None) -> Prediction:
+        """I3D on decoded BGR frames (T, H, W, 3); samples and preprocesses per the bundle."""
+        from signdemo.i3d_input import preprocess_clip, sample_frame_indices
+
+        if self.i3d is None:
+            raise SigndemoError("no I3D weights are loaded")
+        cfg = self.i3d_config
+        t0 = time.perf_counter()
+        idx = sample_frame_indices(len(frames), cfg.num_frames)
+        x = preprocess_clip(frames, cfg, indices=idx)  # (1, 3, T, 224, 224)
+        t1 = time.perf_counter()
+        logits_t = self.i3d.model(x)  # (1, C, T')
+        t2 = time.perf_counter()
+        per_time = torch.softmax(logits_t[0].float().transpose(0, 1), dim=1).numpy()  # (T', C)
+        # WLASL's evaluation takes the max over time of the per-time logits.
+        clip_logits = logits_t[0].float().max(dim=1).values
+        probs = torch.softmax(clip_logits, dim=0).numpy()  # (C,)
+        labels, p, ids = _topk(probs, self.i3d.labels, self.top_k)
+        src = np.asarray(source_indices) if source_indices is not None else np.arange(len(frames))
+        used = src[idx]
+        centres = np.linspace(0, len(used) - 1, per_time.shape[0] + 2)[1:-1] if per_time.shape[0] else []
+        return Prediction(
+            model=I3D,
+            labels=labels,
+            probabilities=p,
+            indices=ids,
+            scores=probs,
+            weight_source=self.i3d.describe(),
+            is_demo=self.i3d.is_demo,
+            timings_ms={"i3d_preprocess": (t1 - t0) * 1000, "i3d": (t2 - t1) * 1000},
+            time_scores=per_time,
+            time_frames=used[np.rint(centres).astype(np.int64)] if len(centres) else np.zeros(0, np.int64),
+            frame_indices=used,
+        )
+
+    # ---------------------------------------------------------------- whole clips
+
+    def extract(self, clip: "Clip") -> "Landmarks":
+        """MediaPipe landmarks of a decoded clip at the configured extraction rate."""
+        from signdemo.landmarks import extract_landmarks
+
+        pos = clip.subsample(self.extraction_fps)
+        return extract_landmarks(
+            clip.frames[pos],
+            frame_indices=clip.source_indices[pos],
+            fps=clip.fps * len(pos) / max(len(clip.frames), 1),
+        )
+
+    def recognize(
+        self,
+        path: str | Path,
+        *,
+        mirror: bool = False,
+        models: tuple[str, ...] = (BIGRU, I3D),
+        progress: Progress = _no_progress,
+        clip: "Clip | None" = None,
+    ) -> ClipResult:
+        """Decode, extract landmarks, run the models. Video errors raise; a model that cannot
+        answer (e.g. no person for the BiGRU) is recorded in `errors` and the other still runs."""
+        from signdemo.video import read_clip
+
+        t0 = time.perf_counter()
+        result = ClipResult(path=str(path))
+        progress(0.0, "decoding video")
+        clip = clip or read_clip(path, self.limits, mirror=mirror)
+        result.info = clip.info
+        result.timings_ms["decode"] = (time.perf_counter() - t0) * 1000
+
+        if BIGRU in models and self.bigru is not None:
+            progress(0.1, "extracting landmarks")
+            t = time.perf_counter()
+            result.landmarks = self.extract(clip)
+            result.timings_ms["landmarks"] = (time.perf_counter() - t) * 1000
+            n = max(len(result.landmarks.points), 1)
+            result.timings_ms["landmarks_per_frame"] = result.timings_ms["landmarks"] / n
+            pose_rate = result.landmarks.detection_rate("pose")
+            hands = max(result.landmarks.detection_rate("left_hand"), result.landmarks.detection_rate("right_hand"))
+            if 0 < pose_rate < 0.5:
+                result.warnings.append(f"the body pose was found on only {pose_rate:.0%} of frames")
+            if pose_rate > 0 and hands == 0:
+                result.warnings.append("no hand was detected on any frame; keypoint predictions will be unreliable")
+            progress(0.5, "running the BiGRU-attention model")
+            try:
+                result.bigru = self.predict_landmarks(result.landmarks)
+            except NoPersonDetectedError as exc:
+                result.errors[BIGRU] = exc
+                result.warnings.append(str(exc))
+        if I3D in models and self.i3d is not None:
+            progress(0.7, "running the I3D model")
+            result.i3d = self.predict_frames(clip.frames, clip.source_indices)
+        result.timings_ms["total"] = (time.perf_counter() - t0) * 1000
+        progress(1.0, "done")
+        return result

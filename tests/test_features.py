@@ -1,0 +1,120 @@
+import numpy as np
+import pytest
+
+from _paths import need_shared
+from signdemo import schema
+from signdemo.features import (
+    FeatureConfig,
+    feature_frame_positions,
+    landmarks_to_features,
+    position_features,
+    present_from_points,
+    stack_exchange,
+)
+
+
+def _clip(t=37, seed=0, missing_left=()):
+    rng = np.random.default_rng(seed)
+    points = rng.uniform(0.2, 0.8, size=(t, schema.NUM_POINTS, 3)).astype(np.float32)
+    present = np.ones((t, 3), dtype=bool)
+    for i in missing_left:
+        present[i, 1] = False
+        points[i, schema.part_slice("left_hand")] = np.nan
+    return points, present
+
+
+def test_shape_dtype_and_layout():
+    points, present = _clip()
+    f = landmarks_to_features(points, present)
+    assert f.shape == (200, 450) and f.dtype == np.float32
+    # positions first (point-major x, y, z), velocities after; first velocity row is zero
+    assert np.allclose(position_features(f)[0], points[0], atol=1e-6)
+    assert np.allclose(position_features(f)[-1], points[-1], atol=1e-6)
+    assert np.all(f[0, 225:] == 0)
+    assert np.allclose(f[1:, 225:], f[1:, :225] - f[:-1, :225], atol=1e-6)
+
+
+def test_interpolation_keeps_linear_motion_linear():
+    t = 11
+    points = np.zeros((t, 75, 3), np.float32)
+    points[:, :, 0] = np.linspace(0.1, 0.9, t)[:, None]  # every point moves right at constant speed
+    f = landmarks_to_features(points, np.ones((t, 3), bool))
+    x = position_features(f)[:, 0, 0]
+    assert np.allclose(x, np.linspace(0.1, 0.9, 200), atol=1e-6)
+    assert np.allclose(f[1:, 225], 0.8 / 199, atol=1e-6)  # constant velocity of point 0's x
+
+
+def test_pad_mode_truncates_and_pads():
+    points, present = _clip(t=50)
+    cfg = FeatureConfig(resample="pad")
+    f = landmarks_to_features(points, present, cfg)
+    assert np.allclose(position_features(f)[:50], points, atol=1e-6)
+    assert np.all(f[50:] == 0)
+    long_points, long_present = _clip(t=260)
+    g = landmarks_to_features(long_points, long_present, cfg)
+    assert np.allclose(position_features(g), long_points[:200], atol=1e-6)
+    assert list(feature_frame_positions(50, cfg)[48:52]) == [48, 49, -1, -1]
+
+
+def test_missing_parts_are_zero_and_masked_velocity():
+    points, present = _clip(t=200, missing_left=range(0, 100))
+    f = landmarks_to_features(points, present)
+    left = position_features(f)[:, schema.part_slice("left_hand")]
+    assert np.all(left[:100] == 0) and np.all(left[100:] != 0)
+    assert np.isfinite(f).all()
+    vel = f[:, 225:].reshape(200, 75, 3)[:, schema.part_slice("left_hand")]
+    assert np.all(vel[100] == 0)  # the hand appearing is not a jump from zero
+    raw = landmarks_to_features(points, present, FeatureConfig(velocity="raw"))
+    assert np.any(raw[:, 225:].reshape(200, 75, 3)[100, schema.part_slice("left_hand")] != 0)
+
+
+def test_shoulder_normalisation_removes_position_and_scale():
+    points, present = _clip()
+    cfg = FeatureConfig(normalize="shoulder", resample="pad")  # pad: frames are not blended
+    moved = points.copy()
+    moved[..., :2] = moved[..., :2] * 0.5 + 0.2
+    moved[..., 2] = moved[..., 2] * 0.5
+    a = landmarks_to_features(points, present, cfg)
+    b = landmarks_to_features(moved, present, cfg)
+    assert np.allclose(a, b, atol=1e-5)
+    p = position_features(a)
+    ls, rs = schema.index("pose", "left_shoulder"), schema.index("pose", "right_shoulder")
+    assert np.allclose((p[:, ls, :2] + p[:, rs, :2]) / 2, 0, atol=1e-6)
+    assert np.allclose(np.linalg.norm(p[:37, ls, :2] - p[:37, rs, :2], axis=1), 1, atol=1e-5)
+
+
+def test_hand_order_swaps_hand_blocks():
+    points, present = _clip()
+    a = position_features(landmarks_to_features(points, present))
+    b = position_features(landmarks_to_features(points, present, FeatureConfig(hand_order="right_left")))
+    assert np.allclose(b[:, schema.part_slice("left_hand")], a[:, schema.part_slice("right_hand")])
+    assert np.allclose(b[:, schema.part_slice("pose")], a[:, schema.part_slice("pose")])
+
+
+def test_config_round_trip_and_validation():
+    cfg = FeatureConfig(normalize="shoulder", resample="pad")
+    assert FeatureConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="normalize"):
+        FeatureConfig(normalize="zscore")
+    with pytest.raises(ValueError, match="unknown feature options"):
+        FeatureConfig.from_dict({"fps": 30})
+    with pytest.raises(ValueError, match="zero frames"):
+        landmarks_to_features(np.zeros((0, 75, 3)), np.zeros((0, 3), bool))
+
+
+def test_exchange_format_is_float16_stack():
+    feats = [landmarks_to_features(*_clip(seed=s)) for s in range(3)]
+    x = stack_exchange(feats)
+    assert x.shape == (3, 200, 450) and x.dtype == np.float16
+    assert np.allclose(x[1], feats[1], atol=2e-3)
+
+
+def test_real_gislr_landmarks_make_finite_features():
+    data = np.load(need_shared("data", "gislr_hello_thankyou", "gislr_hello_thankyou.npz"))
+    frames, offsets = data["frames"], data["offsets"]
+    for i in range(0, len(offsets) - 1, 50):
+        seq = frames[offsets[i] : offsets[i + 1]].astype(np.float32)  # NaN = missing
+        present = present_from_points(seq)
+        f = landmarks_to_features(seq, present, FeatureConfig(normalize="shoulder"))
+        assert f.shape == (200, 450) and np.isfinite(f).all()
+        assert present[:, 0].mean() > 0.5  # the pose is there on most frames
