@@ -126,6 +126,7 @@ class Recognizer:
         limits: "VideoLimits | None" = None,
         extraction_fps: float | None = 15.0,
         top_k: int = 5,
+        i3d_reduce: str = "max",
     ) -> None:
         from signdemo.video import VideoLimits
 
@@ -138,6 +139,7 @@ class Recognizer:
         self.limits = limits or VideoLimits()
         self.extraction_fps = extraction_fps
         self.top_k = top_k
+        self.i3d_reduce = i3d_reduce
 
     @classmethod
     def from_defaults(cls, *, bigru: str | None = None, i3d: str | None = None, **kwargs) -> "Recognizer":
@@ -210,20 +212,20 @@ class Recognizer:
     def predict_frames(self, frames: np.ndarray, source_indices: np.ndarray | None = None) -> Prediction:
         """I3D on decoded BGR frames (T, H, W, 3); samples and preprocesses per the bundle."""
         from signdemo.i3d_input import preprocess_clip, sample_frame_indices
+        from signdemo.models.i3d import clip_scores
 
         if self.i3d is None:
             raise SigndemoError("no I3D weights are loaded")
         cfg = self.i3d_config
         t0 = time.perf_counter()
-        idx = sample_frame_indices(len(frames), cfg.num_frames)
+        idx = sample_frame_indices(len(frames), cfg.num_frames, cfg.min_frames)
         x = preprocess_clip(frames, cfg, indices=idx)  # (1, 3, T, 224, 224)
         t1 = time.perf_counter()
         logits_t = self.i3d.model(x)  # (1, C, T')
         t2 = time.perf_counter()
         per_time = torch.softmax(logits_t[0].float().transpose(0, 1), dim=1).numpy()  # (T', C)
         # WLASL's evaluation takes the max over time of the per-time logits.
-        clip_logits = logits_t[0].float().max(dim=1).values
-        probs = torch.softmax(clip_logits, dim=0).numpy()  # (C,)
+        probs = torch.softmax(clip_scores(logits_t.float(), self.i3d_reduce)[0], dim=0).numpy()  # (C,)
         labels, p, ids = _topk(probs, self.i3d.labels, self.top_k)
         src = np.asarray(source_indices) if source_indices is not None else np.arange(len(frames))
         used = src[idx]
