@@ -1,0 +1,303 @@
+"""MediaPipe Holistic landmarks in the project's (75, 3) schema.
+
+One `HolisticExtractor` wraps one MediaPipe Holistic graph (legacy solution, mediapipe 0.10.21) in
+tracking mode: landmarks of a frame depend on the frames before it, so use a fresh extractor per
+clip and feed frames in order. Graphs are created only when an extractor is constructed, never
+at import; `import signdemo.landmarks` does not even import mediapipe.
+
+Only `model_complexity=1` is supported: its pose model ships inside the mediapipe wheel, while
+complexities 0 and 2 download a model at run time and fail offline.
+
+Layout of a frame (see `signdemo.schema`): rows 0-32 pose, 33-53 left hand, 54-74 right hand, each
+(x, y, z) as MediaPipe gives them: x, y normalised to the width/height of the image given to
+MediaPipe (pose points off-image fall outside [0, 1]), z relative depth. "left"/"right" are the
+signer's own hands. A part MediaPipe did not find is all zeros with its `present` flag False.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+
+from . import schema
+from .errors import MissingDependencyError, NoPersonDetectedError
+
+if TYPE_CHECKING:
+    from .video import Clip
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Landmarks", "HolisticExtractor", "extract_landmarks", "extract_clip_landmarks"]
+
+#: MediaPipe result attribute of each schema part.
+_RESULT_FIELDS: dict[str, str] = {
+    "pose": "pose_landmarks",
+    "left_hand": "left_hand_landmarks",
+    "right_hand": "right_hand_landmarks",
+}
+_MIRROR_PARTS = {"pose": "pose", "left_hand": "right_hand", "right_hand": "left_hand"}
+
+# (75,) index of the part (0 pose, 1 left hand, 2 right hand) of every row.
+_ROW_PART = np.concatenate([np.full(len(names), i) for i, (_, names) in enumerate(schema.PARTS)]).astype(
+    np.int64
+)
+_MIRROR_ROWS = np.asarray(schema.MIRROR_PERMUTATION, dtype=np.int64)
+_MIRROR_PART_COLUMNS = np.asarray(
+    [schema.PART_NAMES.index(_MIRROR_PARTS[p]) for p in schema.PART_NAMES], dtype=np.int64
+)
+
+
+@dataclass
+class Landmarks:
+    """Per-frame landmarks of one clip.
+
+    points: (T, 75, 3) float32, rows of a missing part are 0.
+    present: (T, 3) bool, whether pose, left hand, right hand were detected.
+    frame_indices: (T,) int64 index in the source video of the frame behind each row.
+    fps: rate of the rows in rows per second.
+    image_size: (width, height) in pixels of the frames given to MediaPipe.
+    """
+
+    points: np.ndarray
+    present: np.ndarray
+    frame_indices: np.ndarray
+    fps: float
+    image_size: tuple[int, int]
+
+    def __post_init__(self) -> None:
+        self.points = np.asarray(self.points, dtype=np.float32)
+        self.present = np.asarray(self.present, dtype=bool)
+        self.frame_indices = np.asarray(self.frame_indices, dtype=np.int64)
+        self.fps = float(self.fps)
+        self.image_size = (int(self.image_size[0]), int(self.image_size[1]))
+        t = self.points.shape[0]
+        expected = {
+            "points": (t, schema.NUM_POINTS, schema.NUM_COORDS),
+            "present": (t, len(schema.PART_NAMES)),
+            "frame_indices": (t,),
+        }
+        for name, shape in expected.items():
+            if getattr(self, name).shape != shape:
+                raise ValueError(f"Landmarks.{name} must have shape {shape}, got {getattr(self, name).shape}")
+
+    def __len__(self) -> int:
+        return int(self.points.shape[0])
+
+    def detection_rate(self, part: str) -> float:
+        """Fraction of rows (0..1) on which `part` ("pose", "left_hand", "right_hand") was found."""
+        column = schema.PART_NAMES.index(part) if part in schema.PART_NAMES else None
+        if column is None:
+            raise KeyError(f"unknown part {part!r}; expected one of {schema.PART_NAMES}")
+        return float(self.present[:, column].mean()) if len(self) else 0.0
+
+    def any_hand(self) -> np.ndarray:
+        """(T,) bool: at least one hand found on the row."""
+        return self.present[:, 1:].any(axis=1)
+
+    def mirrored(self) -> Landmarks:
+        """Landmarks of the horizontally flipped video: x -> 1 - x, left and right swapped.
+
+        Rows are permuted with `schema.MIRROR_PERMUTATION` (left_* <-> right_* pose points, left
+        hand <-> right hand), and x is flipped only where the part is present, so missing parts
+        stay all zero. y and z are unchanged.
+        """
+        points = self.points[:, _MIRROR_ROWS].copy()  # (T, 75, 3)
+        present = self.present[:, _MIRROR_PART_COLUMNS].copy()  # (T, 3)
+        row_present = present[:, _ROW_PART]  # (T, 75)
+        points[..., 0] = np.where(row_present, 1.0 - points[..., 0], 0.0)
+        return Landmarks(points, present, self.frame_indices.copy(), self.fps, self.image_size)
+
+    def check_person(self) -> Landmarks:
+        """Return self, or raise NoPersonDetectedError when no frame has a body pose."""
+        if not self.present[:, 0].any():
+            raise NoPersonDetectedError(
+                f"No person was detected on any of the {len(self)} frames analysed "
+                f"({self.image_size[0]}x{self.image_size[1]} px), so the keypoint model cannot "
+                "score this clip. Make sure the signer's head, shoulders and hands are in view "
+                "and well lit, then record again."
+            )
+        return self
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save as a compressed .npz (no pickles); returns the path written (".npz" appended if
+        missing, as numpy does)."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_name(path.name + ".npz")
+        np.savez_compressed(
+            path,
+            points=self.points,
+            present=self.present,
+            frame_indices=self.frame_indices,
+            fps=np.float64(self.fps),
+            image_size=np.asarray(self.image_size, dtype=np.int64),
+            point_names=np.asarray(schema.POINT_NAMES),
+        )
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Landmarks:
+        """Load a file written by `save`; refuses one saved with a different point schema."""
+        with np.load(Path(path), allow_pickle=False) as data:
+            names = tuple(str(n) for n in data["point_names"])
+            if names != schema.POINT_NAMES:
+                raise ValueError(
+                    f"{path} was saved with a different landmark schema ({len(names)} points); "
+                    "extract the landmarks again."
+                )
+            return cls(
+                points=data["points"],
+                present=data["present"],
+                frame_indices=data["frame_indices"],
+                fps=float(data["fps"]),
+                image_size=tuple(int(v) for v in data["image_size"]),
+            )
+
+
+def _import_holistic() -> Any:
+    """mediapipe's legacy Holistic solution module, imported on first use."""
+    try:
+        from mediapipe.python.solutions import holistic
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "Landmark extraction needs MediaPipe: pip install mediapipe==0.10.21 "
+            "(newer releases no longer ship the legacy Holistic models)."
+        ) from exc
+    return holistic
+
+
+def _schema_rows(holistic: Any) -> dict[str, np.ndarray]:
+    """For each part, MediaPipe's landmark index of every schema point, looked up by name."""
+    pose = [holistic.PoseLandmark[name.upper()].value for name in schema.POSE_NAMES]
+    hand = [holistic.HandLandmark[name.upper()].value for name in schema.HAND_NAMES]
+    return {
+        "pose": np.asarray(pose, dtype=np.int64),
+        "left_hand": np.asarray(hand, dtype=np.int64),
+        "right_hand": np.asarray(hand, dtype=np.int64),
+    }
+
+
+class HolisticExtractor:
+    """One MediaPipe Holistic graph in video (tracking) mode. Use one per clip, as a context
+    manager, from one thread at a time:
+
+        with HolisticExtractor() as extractor:
+            for frame in frames:
+                points, present = extractor.process(frame)  # (75, 3) float32, (3,) bool
+    """
+
+    def __init__(
+        self,
+        *,
+        static_image_mode: bool = False,
+        model_complexity: int = 1,
+        smooth_landmarks: bool = True,
+        min_detection_confidence: float = 0.5,
+        min_tracking_confidence: float = 0.5,
+    ) -> None:
+        if model_complexity != 1:
+            raise ValueError(
+                f"model_complexity={model_complexity} is not supported: only 1 ships inside the "
+                "mediapipe wheel; 0 and 2 download a model at run time and fail offline."
+            )
+        holistic = _import_holistic()
+        self._rows = _schema_rows(holistic)
+        self._graph = holistic.Holistic(
+            static_image_mode=static_image_mode,
+            model_complexity=model_complexity,
+            smooth_landmarks=smooth_landmarks,
+            enable_segmentation=False,
+            refine_face_landmarks=False,
+            min_detection_confidence=min_detection_confidence,
+            min_tracking_confidence=min_tracking_confidence,
+        )
+
+    def process(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Landmarks of the next frame (uint8 BGR (H, W, 3)) of the clip.
+
+        Returns points (75, 3) float32 (zeros for a missing part) and present (3,) bool.
+        """
+        if self._graph is None:
+            raise RuntimeError("HolisticExtractor is closed; create a new one for the next clip")
+        if frame_bgr.dtype != np.uint8 or frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
+            raise ValueError(f"expected a uint8 (H, W, 3) BGR frame, got {frame_bgr.dtype} {frame_bgr.shape}")
+        rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)  # MediaPipe expects RGB
+        rgb.flags.writeable = False  # lets MediaPipe use the buffer without copying
+        result = self._graph.process(rgb)
+        points = np.zeros((schema.NUM_POINTS, schema.NUM_COORDS), dtype=np.float32)
+        present = np.zeros(len(schema.PART_NAMES), dtype=bool)
+        for column, part in enumerate(schema.PART_NAMES):
+            found = getattr(result, _RESULT_FIELDS[part])
+            if found is None:
+                continue
+            xyz = np.array([(p.x, p.y, p.z) for p in found.landmark], dtype=np.float32)
+            points[schema.part_slice(part)] = xyz[self._rows[part]]
+            present[column] = True
+        return points, present
+
+    def close(self) -> None:
+        """Release the graph (idempotent)."""
+        if self._graph is not None:
+            self._graph.close()
+            self._graph = None
+
+    def __enter__(self) -> HolisticExtractor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def extract_landmarks(
+    frames: np.ndarray,
+    frame_indices: np.ndarray | None = None,
+    fps: float = 30.0,
+    **holistic_options: Any,
+) -> Landmarks:
+    """Run a fresh Holistic graph over the frames of one clip, in order.
+
+    frames: (T, H, W, 3) uint8 BGR (or a sequence of such frames), unmirrored.
+    frame_indices: (T,) source-video index of each frame; default 0..T-1.
+    fps: rate of `frames` (recorded in the result).
+    holistic_options: keyword arguments of `HolisticExtractor`.
+    """
+    if len(frames) == 0:
+        raise ValueError("extract_landmarks needs at least one frame")
+    n = len(frames)
+    indices = (
+        np.arange(n, dtype=np.int64) if frame_indices is None else np.asarray(frame_indices, dtype=np.int64)
+    )
+    if indices.shape != (n,):
+        raise ValueError(f"frame_indices must have shape ({n},), got {indices.shape}")
+    points = np.zeros((n, schema.NUM_POINTS, schema.NUM_COORDS), dtype=np.float32)  # (T, 75, 3)
+    present = np.zeros((n, len(schema.PART_NAMES)), dtype=bool)  # (T, 3)
+    start = time.perf_counter()
+    with HolisticExtractor(**holistic_options) as extractor:
+        for t, frame in enumerate(frames):
+            points[t], present[t] = extractor.process(frame)
+    elapsed = time.perf_counter() - start
+    height, width = frames[0].shape[:2]
+    logger.debug(
+        "holistic: %d frames %dx%d in %.2f s (%.1f ms/frame); pose %.0f%%, hands %.0f%%/%.0f%%",
+        n, width, height, elapsed, 1000 * elapsed / n, *(100 * present.mean(axis=0)),
+    )  # fmt: skip
+    return Landmarks(points, present, indices, fps, (width, height))
+
+
+def extract_clip_landmarks(clip: Clip, target_fps: float | None = None, **holistic_options: Any) -> Landmarks:
+    """Landmarks of a decoded `Clip`, on frames subsampled to about `target_fps` (None = all).
+
+    The result's `frame_indices` are source-video indices and its `fps` the subsampled rate.
+    """
+    positions = clip.subsample(target_fps)  # (T',) positions into clip.frames
+    fps = clip.fps if target_fps is None else min(clip.fps, target_fps)
+    return extract_landmarks(
+        clip.frames[positions], clip.source_indices[positions], fps=fps, **holistic_options
+    )
