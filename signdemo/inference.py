@@ -14,13 +14,14 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 import torch
 
 from signdemo.errors import NoPersonDetectedError, SigndemoError
 from signdemo.features import FeatureConfig, feature_frame_positions, landmarks_to_features
+from signdemo.runtime import I3DRunner, RuntimeOptions, extract_landmarks_parallel
 from signdemo.weights import BIGRU, I3D, Bundle, resolve_bundle
 
 if TYPE_CHECKING:
@@ -127,6 +128,7 @@ class Recognizer:
         extraction_fps: float | None = 15.0,
         top_k: int = 5,
         i3d_reduce: str = "max",
+        runtime: RuntimeOptions = RuntimeOptions(),
     ) -> None:
         from signdemo.video import VideoLimits
 
@@ -140,6 +142,8 @@ class Recognizer:
         self.extraction_fps = extraction_fps
         self.top_k = top_k
         self.i3d_reduce = i3d_reduce
+        self.runtime = runtime
+        self.i3d_runner = I3DRunner(i3d.model, runtime) if i3d is not None else None
 
     @classmethod
     def from_defaults(cls, *, bigru: str | None = None, i3d: str | None = None, **kwargs) -> "Recognizer":
@@ -208,7 +212,6 @@ class Recognizer:
 
     # ---------------------------------------------------------------- I3D
 
-    @torch.inference_mode()
     def predict_frames(self, frames: np.ndarray, source_indices: np.ndarray | None = None) -> Prediction:
         """I3D on decoded BGR frames (T, H, W, 3); samples and preprocesses per the bundle."""
         from signdemo.i3d_input import preprocess_clip, sample_frame_indices
@@ -221,7 +224,7 @@ class Recognizer:
         idx = sample_frame_indices(len(frames), cfg.num_frames, cfg.min_frames)
         x = preprocess_clip(frames, cfg, indices=idx)  # (1, 3, T, 224, 224)
         t1 = time.perf_counter()
-        logits_t = self.i3d.model(x)  # (1, C, T')
+        logits_t = self.i3d_runner(x)  # (1, C, T')
         t2 = time.perf_counter()
         per_time = torch.softmax(logits_t[0].float().transpose(0, 1), dim=1).numpy()  # (T', C)
         # WLASL's evaluation takes the max over time of the per-time logits.
@@ -248,16 +251,13 @@ class Recognizer:
 
     def extract(self, clip: "Clip") -> "Landmarks":
         """MediaPipe landmarks of a decoded clip at the configured extraction rate."""
-        from signdemo.landmarks import extract_landmarks
-
         pos = clip.subsample(self.extraction_fps)
-        return extract_landmarks(
-            clip.frames[pos],
-            frame_indices=clip.source_indices[pos],
-            fps=clip.fps * len(pos) / max(len(clip.frames), 1),
+        fps = clip.fps * len(pos) / max(len(clip), 1)
+        return extract_landmarks_parallel(
+            clip.frames[pos], clip.source_indices[pos], fps, workers=self.runtime.landmark_workers
         )
 
-    def recognize(
+    def recognize_stream(
         self,
         path: str | Path,
         *,
@@ -265,9 +265,9 @@ class Recognizer:
         models: tuple[str, ...] = (BIGRU, I3D),
         progress: Progress = _no_progress,
         clip: "Clip | None" = None,
-    ) -> ClipResult:
-        """Decode, extract landmarks, run the models. Video errors raise; a model that cannot
-        answer (e.g. no person for the BiGRU) is recorded in `errors` and the other still runs."""
+    ) -> Iterator[ClipResult]:
+        """Like `recognize`, but yields the (same, growing) result after each model, so the BiGRU
+        answer can be shown before the slower I3D has finished."""
         from signdemo.video import read_clip
 
         t0 = time.perf_counter()
@@ -282,23 +282,41 @@ class Recognizer:
             t = time.perf_counter()
             result.landmarks = self.extract(clip)
             result.timings_ms["landmarks"] = (time.perf_counter() - t) * 1000
-            n = max(len(result.landmarks.points), 1)
-            result.timings_ms["landmarks_per_frame"] = result.timings_ms["landmarks"] / n
-            pose_rate = result.landmarks.detection_rate("pose")
-            hands = max(result.landmarks.detection_rate("left_hand"), result.landmarks.detection_rate("right_hand"))
-            if 0 < pose_rate < 0.5:
-                result.warnings.append(f"the body pose was found on only {pose_rate:.0%} of frames")
-            if pose_rate > 0 and hands == 0:
-                result.warnings.append("no hand was detected on any frame; keypoint predictions will be unreliable")
+            result.timings_ms["landmarks_per_frame"] = result.timings_ms["landmarks"] / max(len(result.landmarks), 1)
+            result.warnings += _landmark_warnings(result.landmarks)
             progress(0.5, "running the BiGRU-attention model")
             try:
                 result.bigru = self.predict_landmarks(result.landmarks)
             except NoPersonDetectedError as exc:
                 result.errors[BIGRU] = exc
                 result.warnings.append(str(exc))
+            result.timings_ms["bigru_answer"] = (time.perf_counter() - t0) * 1000
+            yield result
         if I3D in models and self.i3d is not None:
             progress(0.7, "running the I3D model")
             result.i3d = self.predict_frames(clip.frames, clip.source_indices)
+            result.timings_ms["i3d_answer"] = (time.perf_counter() - t0) * 1000
         result.timings_ms["total"] = (time.perf_counter() - t0) * 1000
         progress(1.0, "done")
+        yield result
+
+    def recognize(self, path: str | Path, **kwargs) -> ClipResult:
+        """Decode, extract landmarks, run the models. Video errors raise; a model that cannot
+        answer (e.g. no person for the BiGRU) is recorded in `errors` and the other still runs.
+        Keyword arguments: mirror, models, progress, clip (see `recognize_stream`)."""
+        result = None
+        for result in self.recognize_stream(path, **kwargs):
+            pass
+        assert result is not None
         return result
+
+
+def _landmark_warnings(landmarks: "Landmarks") -> list[str]:
+    pose_rate = landmarks.detection_rate("pose")
+    hands = max(landmarks.detection_rate("left_hand"), landmarks.detection_rate("right_hand"))
+    warnings = []
+    if 0 < pose_rate < 0.5:
+        warnings.append(f"the body pose was found on only {pose_rate:.0%} of the frames analysed")
+    if pose_rate > 0 and hands == 0:
+        warnings.append("no hand was detected on any frame; keypoint predictions will be unreliable")
+    return warnings

@@ -1,0 +1,127 @@
+"""How the models run on this machine: precision, memory format, threads, parallel landmarks.
+
+Two paths for the I3D, so every speed-up can be checked against a plain one:
+- the reference path: float32, eager, contiguous tensors (`I3DRunner(model, fast=False)`);
+- the fast path: inference mode, channels-last 3D, bfloat16 autocast where the CPU supports it
+  (AVX512-BF16 or AMX), optionally `torch.compile`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+Precision = Literal["auto", "float32", "bfloat16"]
+
+
+def cpu_supports_bf16() -> bool:
+    """True when the CPU runs bfloat16 matmuls/convolutions natively (oneDNN's check)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # pragma: no cover - older builds
+        return False
+
+
+def configure_threads(num_threads: int | None = None) -> int:
+    """Use all cores for intra-op parallelism (torch defaults to physical cores; on a 2-vCPU
+    Space that is often 1). Returns the thread count in effect."""
+    n = num_threads or int(os.environ.get("SIGNDEMO_TORCH_THREADS", "0")) or (os.cpu_count() or 1)
+    torch.set_num_threads(n)
+    return torch.get_num_threads()
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """Speed settings of a `Recognizer`. `fast=False` is the float32 eager reference."""
+
+    fast: bool = True
+    precision: Precision = "auto"
+    channels_last: bool = True
+    compile: bool = False
+    landmark_workers: int = 2
+
+    @property
+    def use_bf16(self) -> bool:
+        if not self.fast:
+            return False
+        if self.precision == "bfloat16":
+            return True
+        return self.precision == "auto" and torch.device("cpu").type == "cpu" and cpu_supports_bf16()
+
+    @classmethod
+    def reference(cls) -> "RuntimeOptions":
+        return cls(fast=False, precision="float32", channels_last=False, compile=False, landmark_workers=1)
+
+
+class I3DRunner:
+    """Runs a (shared, read-only) I3D on preprocessed clips with the chosen options.
+
+    The model is converted to channels-last once; `__call__` is thread-safe for inference.
+    """
+
+    def __init__(self, model: nn.Module, options: RuntimeOptions = RuntimeOptions()) -> None:
+        self.options = options
+        self.model = model.eval()
+        if options.fast and options.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last_3d)
+        self._forward = self.model
+        if options.fast and options.compile:
+            self._forward = torch.compile(self.model, dynamic=True)
+
+    @property
+    def description(self) -> str:
+        o = self.options
+        if not o.fast:
+            return "float32 eager (reference)"
+        parts = ["bfloat16 autocast" if o.use_bf16 else "float32"]
+        parts += ["channels-last 3D"] if o.channels_last else []
+        parts += ["torch.compile"] if o.compile else []
+        return ", ".join(parts)
+
+    @torch.inference_mode()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, T, H, W) float32 -> per-time logits (B, C, T') float32."""
+        if self.options.fast and self.options.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
+        if self.options.use_bf16:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return self._forward(x).float()
+        return self._forward(x).float()
+
+
+def extract_landmarks_parallel(
+    frames: np.ndarray, frame_indices: np.ndarray, fps: float, workers: int = 2, min_chunk: int = 12
+):
+    """MediaPipe landmarks of one clip on `workers` contiguous chunks at once, one graph each.
+
+    Each chunk keeps its own tracking (its first frame runs detection); the MediaPipe graphs
+    release the GIL while they compute, so threads use all cores. Chunks shorter than
+    `min_chunk` frames are not worth a second graph. Returns one `Landmarks`.
+    """
+    from signdemo.landmarks import Landmarks, extract_landmarks
+
+    n = len(frames)
+    workers = max(1, min(workers, n // max(min_chunk, 1)))
+    if workers == 1:
+        return extract_landmarks(frames, frame_indices=frame_indices, fps=fps)
+    bounds = np.linspace(0, n, workers + 1).round().astype(int)
+    chunks = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    with ThreadPoolExecutor(workers, thread_name_prefix="landmarks") as pool:
+        parts = list(pool.map(lambda s: extract_landmarks(frames[s], frame_indices=frame_indices[s], fps=fps), chunks))
+    return Landmarks(
+        np.concatenate([p.points for p in parts]),
+        np.concatenate([p.present for p in parts]),
+        np.asarray(frame_indices, dtype=np.int64),
+        fps,
+        parts[0].image_size,
+    )
+

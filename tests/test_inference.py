@@ -1,0 +1,142 @@
+"""The inference API end to end: clip -> landmarks -> BiGRU, frames -> I3D, on small bundles made here."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from _paths import need_shared
+from signdemo.__main__ import main as cli_main
+from signdemo.errors import NoPersonDetectedError, UnreadableVideoError
+from signdemo.features import stack_exchange
+from signdemo.inference import Recognizer
+from signdemo.models.bigru_attention import build_bigru_attention
+from signdemo.models.i3d import InceptionI3d
+from signdemo.runtime import I3DRunner, RuntimeOptions
+from signdemo.video import read_clip
+from signdemo.weights import BIGRU, I3D, load_bundle, save_bundle
+
+BIGRU_ARGS = dict(input_dim=450, projection_dim=32, hidden_dim=16, num_gru_layers=2, num_classes=6, dropout=0.0)
+LABELS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"]
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bundles")
+    torch.manual_seed(0)
+    save_bundle(
+        root / "bigru",
+        architecture=BIGRU,
+        model=build_bigru_attention(**BIGRU_ARGS),
+        model_args=BIGRU_ARGS,
+        labels=LABELS,
+        preprocessing={"normalize": "shoulder"},
+        provenance={"kind": "user", "description": "random weights for tests"},
+    )
+    save_bundle(
+        root / "i3d",
+        architecture=I3D,
+        model=InceptionI3d(num_classes=6),
+        model_args={"num_classes": 6},
+        labels=LABELS,
+        preprocessing={"num_frames": 16},
+        provenance={"kind": "user", "description": "random weights for tests"},
+        dtype=torch.float16,
+    )
+    return root
+
+
+@pytest.fixture(scope="module")
+def recognizer(bundles):
+    return Recognizer(load_bundle(bundles / "bigru"), load_bundle(bundles / "i3d"), extraction_fps=10)
+
+
+def test_real_clip_through_both_models(recognizer):
+    clip = need_shared("data", "wlasl_clips", "17356.mp4")  # 31 frames, 288x192
+    stages = []
+    result = recognizer.recognize(clip, progress=lambda f, m: stages.append(m))
+    assert stages[0] == "decoding video" and stages[-1] == "done"
+    b, i = result.bigru, result.i3d
+    assert b is not None and i is not None and not result.errors
+    for pred in (b, i):
+        assert len(pred.labels) == 5 and set(pred.labels) <= set(LABELS)
+        assert pred.probabilities == sorted(pred.probabilities, reverse=True)
+        assert abs(pred.scores.sum() - 1) < 1e-4 and pred.labels[0] == LABELS[int(pred.scores.argmax())]
+        assert "6 classes" in pred.weight_source
+    assert b.attention.shape == (200,) and abs(b.attention.sum() - 1) < 1e-4
+    assert b.attention_frames.shape == (200,) and b.attention_frames.min() >= 0
+    last = len(read_clip(clip)) - 1
+    assert b.attention_frames.max() <= last and np.all(np.diff(b.attention_frames) >= 0)
+    assert i.time_scores.shape[1] == 6 and np.allclose(i.time_scores.sum(axis=1), 1, atol=1e-4)
+    assert len(i.time_frames) == i.time_scores.shape[0]
+    assert len(i.frame_indices) == 16 and i.frame_indices[0] == 0 and i.frame_indices[-1] == last
+    assert result.agree == (b.top1 == i.top1)
+    for key in ("decode", "landmarks", "landmarks_per_frame", "bigru_answer", "i3d_answer", "total"):
+        assert result.timings_ms[key] > 0
+    json.dumps(result.as_dict())  # the API's answer is JSON
+
+
+def test_stream_yields_bigru_before_i3d(recognizer):
+    clip = need_shared("data", "wlasl_clips", "17356.mp4")
+    seen = [(r.bigru is not None, r.i3d is not None) for r in recognizer.recognize_stream(clip)]
+    assert seen[0] == (True, False) and seen[-1] == (True, True)
+
+
+def test_no_person_still_gets_i3d_and_a_warning(recognizer, make_video):
+    clip = make_video("empty.mp4", n=20, width=256, height=192)  # coloured shapes, nobody in it
+    result = recognizer.recognize(clip)
+    assert result.bigru is None and isinstance(result.errors[BIGRU], NoPersonDetectedError)
+    assert any("no person was detected" in w for w in result.warnings)
+    assert result.i3d is not None and len(result.i3d.labels) == 5
+
+
+def test_keypoint_array_alone(recognizer):
+    rng = np.random.default_rng(0)
+    x = stack_exchange([rng.normal(size=(200, 450)).astype(np.float32) for _ in range(2)])
+    preds = [recognizer.predict_features(row) for row in x]
+    assert all(len(p.labels) == 5 and p.attention.shape == (200,) for p in preds)
+    assert not np.allclose(preds[0].scores, preds[1].scores)
+
+
+def test_unreadable_clip_raises_typed_error(recognizer, tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00\x01not a video" * 100)
+    with pytest.raises(UnreadableVideoError):
+        recognizer.recognize(bad)
+
+
+def test_fast_i3d_path_matches_reference():
+    """Each speed-up keeps the answers: float32 channels-last within 1e-4 of the eager reference;
+    bfloat16 autocast (where the CPU has it) within 0.2 on logits of ~2 and the same top-1."""
+    sd = torch.load(need_shared("fixtures", "i3d_reference", "i3d_wlasl100_random_fp16.pt"), weights_only=True)
+    io = torch.load(need_shared("fixtures", "i3d_reference", "i3d_reference_io.pt"), weights_only=True)
+    x = io["input"].float()
+    models = []
+    for _ in range(2):
+        m = InceptionI3d(num_classes=100)
+        m.load_state_dict({k: v.float() for k, v in sd.items()})
+        models.append(m.eval())
+    ref = I3DRunner(models[0], RuntimeOptions.reference())(x)
+    assert (ref - io["logits"]).abs().max() < 1e-4
+    cl = I3DRunner(models[1], RuntimeOptions(precision="float32"))(x)
+    assert (cl - ref).abs().max() < 1e-4
+    if RuntimeOptions().use_bf16:
+        bf = I3DRunner(models[1], RuntimeOptions(precision="bfloat16"))(x)
+        assert (bf - ref).abs().max() < 0.2
+        assert bf.max(dim=2).values.argmax() == ref.max(dim=2).values.argmax()
+
+
+def test_cli_predict_json(bundles, capsys):
+    clip = need_shared("data", "wlasl_clips", "17356.mp4")
+    code = cli_main(["predict", str(clip), "--json", "--bigru", str(bundles / "bigru"), "--i3d", str(bundles / "i3d")])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and len(out["bigru"]["top"]) == 5 and len(out["i3d"]["top"]) == 5
+    assert out["bigru"]["top"][0]["label"] in LABELS
+
+
+def test_cli_reports_bad_clip(bundles, tmp_path, capsys):
+    bad = tmp_path / "empty.mp4"
+    bad.write_bytes(b"")
+    code = cli_main(["predict", str(bad), "--bigru", str(bundles / "bigru"), "--i3d", str(bundles / "i3d")])
+    assert code == 1 and "empty" in capsys.readouterr().out.lower()
