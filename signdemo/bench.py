@@ -1,0 +1,261 @@
+"""Benchmark of the real pipeline: per-stage medians and p90s, the fast path against the reference.
+
+    python -m signdemo.bench                                # ../shared/data/wlasl_clips, both models
+    python -m signdemo.bench --clips DIR --json             # machine-readable
+    python -m signdemo.bench --limit 5 --skip-app           # quicker
+
+For every clip: decode, landmarks per frame (at the extraction rate, on the parallel graphs), features,
+BiGRU, I3D (the fast path), overlay encoding, and the end-to-end times of each model's answer. The same
+I3D weights also run through the plain float32 eager reference path in the same run; the speed ratio
+and the top-1 agreement between the two are printed, so every speed-up comes with its accuracy cost.
+Then: peak RSS, live-webcam frame latency (landmarks + overlay per frame), and app start-up to the
+first served page. Timings are wall-clock on whatever else this machine is doing: compare runs made
+back to back on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+from signdemo.runtime import I3DRunner, RuntimeOptions, configure_threads
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_CLIPS = REPO.parent / "shared" / "data" / "wlasl_clips"
+VIDEO_SUFFIXES = {".mp4", ".webm", ".avi", ".mov", ".mkv"}
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m signdemo.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--clips", type=Path, default=DEFAULT_CLIPS, help="folder of clips")
+    p.add_argument("--limit", type=int, default=0, help="use at most this many clips (0 = all)")
+    p.add_argument("--bigru", help="BiGRU bundle (default: the resolved one)")
+    p.add_argument("--i3d", help="I3D bundle (default: the resolved one)")
+    p.add_argument("--extraction-fps", type=float, default=15.0)
+    p.add_argument("--i3d-frames", type=int, default=64, help="frames sampled per clip for the I3D")
+    p.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"])
+    p.add_argument("--compile", action="store_true", help="torch.compile the fast I3D path")
+    p.add_argument("--workers", type=int, default=2, help="MediaPipe graphs per clip")
+    p.add_argument("--no-reference", action="store_true", help="skip the float32 eager reference I3D")
+    p.add_argument("--skip-app", action="store_true", help="skip the app start-up measurement")
+    p.add_argument("--live-frames", type=int, default=90, help="frames for the live-webcam latency")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    return p
+
+
+def _stats(values: list[float]) -> dict:
+    if not values:
+        return {"n": 0}
+    a = np.asarray(values, dtype=np.float64)
+    return {"n": len(a), "median": float(np.median(a)), "p90": float(np.percentile(a, 90)),
+            "p95": float(np.percentile(a, 95)), "max": float(a.max())}  # fmt: skip
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def measure_app_startup(timeout: float = 120.0) -> float:
+    """Seconds from `python app.py` to the first 200 on its page."""
+    port = _free_port()
+    env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1",
+               GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")  # fmt: skip
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, str(REPO / "app.py")], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        while time.perf_counter() - t0 < timeout:
+            if proc.poll() is not None:
+                raise RuntimeError(f"app.py exited with code {proc.returncode}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                    if r.status == 200:
+                        return time.perf_counter() - t0
+            except OSError:
+                time.sleep(0.1)
+        raise TimeoutError(f"app did not serve a page within {timeout} s")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def measure_live(frames: np.ndarray) -> dict:
+    """Per-frame latency of the live tab's work: one tracking graph, landmarks + overlay drawing."""
+    from signdemo.landmarks import HolisticExtractor
+    from signdemo.overlay import draw_landmarks
+
+    times = []
+    with HolisticExtractor() as ex:
+        for frame in frames:
+            t = time.perf_counter()
+            points, present = ex.process(frame)
+            draw_landmarks(frame, points, present)
+            times.append((time.perf_counter() - t) * 1000)
+    s = _stats(times[3:])  # the first frames run detection from scratch
+    s["fps"] = 1000.0 / s["median"] if s.get("median") else 0.0
+    return s
+
+
+def run(args) -> dict:
+    import torch
+
+    from signdemo.features import landmarks_to_features
+    from signdemo.i3d_input import preprocess_clip, sample_frame_indices
+    from signdemo.inference import Recognizer
+    from signdemo.overlay import render_overlay
+    from signdemo.video import read_clip
+    from signdemo.weights import load_bundle
+
+    threads = configure_threads()
+    clips = sorted(p for p in Path(args.clips).iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+    if args.limit:
+        clips = clips[: args.limit]
+    if not clips:
+        raise SystemExit(f"no clips in {args.clips}")
+
+    t = time.perf_counter()
+    options = RuntimeOptions(precision=args.precision, compile=args.compile, landmark_workers=args.workers)
+    rec = Recognizer.from_defaults(bigru=args.bigru, i3d=args.i3d, extraction_fps=args.extraction_fps,
+                                   runtime=options)  # fmt: skip
+    load_s = time.perf_counter() - t
+    i3d_cfg = rec.i3d_config.__class__(**{**rec.i3d.preprocessing, "num_frames": args.i3d_frames}) if rec.i3d else None
+    reference = None
+    if rec.i3d is not None and not args.no_reference:
+        # A second copy of the same weights, run the plain way.
+        reference = I3DRunner(load_bundle(rec.i3d.root or rec.i3d.source).model, RuntimeOptions.reference())
+
+    stages: dict[str, list[float]] = {k: [] for k in (
+        "decode", "landmarks_per_frame", "features", "bigru", "i3d_preprocess", "i3d", "i3d_reference",
+        "overlay", "bigru_end_to_end", "i3d_end_to_end", "both_end_to_end")}  # fmt: skip
+    agree, max_diff, rows = [], [], []
+    tmp = Path(tempfile.mkdtemp(prefix="signdemo-bench-"))
+    for n, path in enumerate(clips):
+        d: dict[str, float] = {}  # this clip's stage times, ms
+
+        def timed(name, fn, *a, **kw):
+            t = time.perf_counter()
+            out = fn(*a, **kw)
+            d[name] = (time.perf_counter() - t) * 1000
+            return out
+
+        clip = timed("decode", read_clip, path, rec.limits)
+        row = {"clip": path.name, "frames": len(clip), "size": list(clip.frames.shape[1:3][::-1])}
+        if rec.bigru is not None:
+            lm = timed("landmarks", rec.extract, clip)
+            d["landmarks_per_frame"] = d["landmarks"] / max(len(lm), 1)
+            feats = timed("features", landmarks_to_features, lm.points, lm.present, rec.feature_config)
+            if lm.present[:, 0].any():
+                row["bigru_top1"] = timed("bigru", rec.predict_features, feats).top1
+            d["bigru_end_to_end"] = d["decode"] + d["landmarks"] + d["features"] + d.get("bigru", 0.0)
+            out = tmp / f"{n}.mp4"
+            timed("overlay", render_overlay, out, clip.frames, lm, clip.fps, frame_indices=clip.source_indices)
+            out.unlink(missing_ok=True)
+        if rec.i3d is not None:
+            idx = sample_frame_indices(len(clip), i3d_cfg.num_frames, i3d_cfg.min_frames)
+            x = timed("i3d_preprocess", preprocess_clip, clip.frames, i3d_cfg, idx)
+            fast = timed("i3d", rec.i3d_runner, x)
+            d["i3d_end_to_end"] = d["decode"] + d["i3d_preprocess"] + d["i3d"]
+            row["i3d_top1"] = rec.i3d.labels[int(fast.max(dim=2).values.argmax())]
+            if reference is not None:
+                ref = timed("i3d_reference", reference, x)
+                same = int(ref.max(dim=2).values.argmax()) == int(fast.max(dim=2).values.argmax())
+                agree.append(same)
+                max_diff.append(float((ref - fast).abs().max()))
+                row["i3d_reference_agrees"] = same
+        if "bigru_end_to_end" in d and "i3d_end_to_end" in d:
+            d["both_end_to_end"] = d["bigru_end_to_end"] + d["i3d_preprocess"] + d["i3d"]
+        for k, v in d.items():
+            if k in stages:
+                stages[k].append(v)
+        rows.append(row)
+        if not args.json:
+            print(f"  {path.name}: {json.dumps({k: v for k, v in row.items() if k != 'clip'})}", file=sys.stderr)
+
+    live_clip = read_clip(clips[0], rec.limits)
+    live_frames = np.concatenate([live_clip.frames] * (1 + args.live_frames // max(len(live_clip), 1)))[: args.live_frames]
+    result = {
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "cpus": os.cpu_count(), "torch_threads": threads, "torch": torch.__version__,
+                    "bf16": options.use_bf16},  # fmt: skip
+        "settings": {"clips": str(args.clips), "n_clips": len(clips), "extraction_fps": args.extraction_fps,
+                     "i3d_frames": args.i3d_frames, "landmark_workers": args.workers,
+                     "i3d_fast_path": rec.i3d_runner.description if rec.i3d_runner else None,
+                     "bigru": rec.bigru.describe() if rec.bigru else None,
+                     "i3d": rec.i3d.describe() if rec.i3d else None},  # fmt: skip
+        "model_load_s": load_s,
+        "stages_ms": {k: _stats(v) for k, v in stages.items()},
+        "live": measure_live(live_frames),
+        "peak_rss_mb": _peak_rss_mb(),
+        "clips": rows,
+    }
+    if agree:
+        ratio = np.median(stages["i3d_reference"]) / np.median(stages["i3d"])
+        result["i3d_fast_vs_reference"] = {"speedup": float(ratio), "top1_agreement": float(np.mean(agree)),
+                                           "max_abs_logit_diff": float(np.max(max_diff))}  # fmt: skip
+    if not args.skip_app:
+        try:
+            result["app_startup_s"] = measure_app_startup()
+        except (RuntimeError, TimeoutError, OSError) as exc:
+            result["app_startup_s"] = f"failed: {exc}"
+    return result
+
+
+def print_table(r: dict) -> None:
+    s = r["settings"]
+    print(f"signdemo benchmark on {r['machine']['processor']} ({r['machine']['cpus']} CPUs, "
+          f"torch {r['machine']['torch']}, {r['machine']['torch_threads']} threads)")  # fmt: skip
+    print(f"clips: {s['n_clips']} from {s['clips']}; landmarks at {s['extraction_fps']} fps on "
+          f"{s['landmark_workers']} graphs; I3D on {s['i3d_frames']} frames, fast path: {s['i3d_fast_path']}")  # fmt: skip
+    print(f"BiGRU: {s['bigru']}\nI3D:   {s['i3d']}\nmodel load: {r['model_load_s']:.2f} s")
+    print(f"\n{'stage':<24}{'median ms':>12}{'p90 ms':>12}{'n':>6}")
+    for name, st in r["stages_ms"].items():
+        if st.get("n"):
+            print(f"{name:<24}{st['median']:>12.1f}{st['p90']:>12.1f}{st['n']:>6}")
+    live = r["live"]
+    print(f"{'live frame (lm+overlay)':<24}{live['median']:>12.1f}{live['p90']:>12.1f}{live['n']:>6}"
+          f"   p95 {live['p95']:.1f} ms, {live['fps']:.1f} frames/s")  # fmt: skip
+    if "i3d_fast_vs_reference" in r:
+        c = r["i3d_fast_vs_reference"]
+        print(f"\nI3D fast path vs float32 eager reference: {c['speedup']:.2f}x faster, "
+              f"top-1 agreement {c['top1_agreement']:.0%}, max |logit diff| {c['max_abs_logit_diff']:.4f}")
+    print(f"peak RSS: {r['peak_rss_mb']:.0f} MB")
+    if "app_startup_s" in r:
+        v = r["app_startup_s"]
+        print(f"app start-up to first page: {v:.2f} s" if isinstance(v, float) else f"app start-up: {v}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING)
+    args = get_args_parser().parse_args(argv)
+    result = run(args)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_table(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
