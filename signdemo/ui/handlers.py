@@ -1,0 +1,325 @@
+"""Thin gradio adapters: page inputs -> package calls -> one value per output component.
+
+`Handlers` is bound to the shared `ModelStore` (read-only models); everything per session arrives
+as an argument from a `gr.State` (the session's bundle choice, its live webcam session, its last
+evaluation). Typed engine errors become `gr.Error` (the request fails with the engine's message)
+or `gr.Warning` (the request goes on), never a stack trace.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+import gradio as gr
+import numpy as np
+
+from signdemo.errors import SigndemoError
+from signdemo.ui import cards, inspection, plots, results, training
+from signdemo.ui.live import LiveSession
+from signdemo.ui.outputs import output_dir
+from signdemo.ui.store import MODEL_TITLES, ModelStore, Selection
+from signdemo.weights import ARCHITECTURES, BIGRU, I3D
+
+log = logging.getLogger(__name__)
+
+
+def user_errors(fn: Callable) -> Callable:
+    """Turn the engine's typed errors into gr.Error with their message (what is wrong, what to do)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except SigndemoError as exc:
+            log.info("%s: %s: %s", fn.__name__, type(exc).__name__, exc)
+            raise gr.Error(str(exc), title=type(exc).__name__.replace("Error", " error")) from None
+
+    return wrapper
+
+
+def prepare_examples_cache(store: ModelStore) -> None:
+    """Empty gradio's example cache when the weights changed since it was filled.
+
+    Lazily cached example outputs live on disk (GRADIO_EXAMPLES_CACHE, default
+    .gradio/cached_examples) and would otherwise outlive a change of weights."""
+    root = Path(os.environ.get("GRADIO_EXAMPLES_CACHE", ".gradio/cached_examples"))
+    marker = root / "signdemo_weights.txt"
+    fingerprint = store.fingerprint()
+    if root.is_dir() and (not marker.is_file() or marker.read_text(encoding="utf-8") != fingerprint):
+        log.info("weights changed: emptying the example cache %s", root)
+        for child in root.iterdir():
+            if child.is_dir():
+                shutil.rmtree(child, ignore_errors=True)
+    root.mkdir(parents=True, exist_ok=True)
+    marker.write_text(fingerprint, encoding="utf-8")
+
+
+def _progress_adapter(progress: gr.Progress | None) -> Callable[[float, str], None]:
+    if progress is None:
+        return lambda fraction, message: None
+    return lambda fraction, message: progress(fraction, desc=message)
+
+
+class Handlers:
+    """Every event handler of the page, over one shared store of models."""
+
+    def __init__(self, store: ModelStore, *, examples_dir: Path | None = None, allow_local_paths: bool = False) -> None:
+        self.store = store
+        self.allow_local_paths = allow_local_paths
+        self.builtin_sets = dict(inspection.find_sets(examples_dir)) if examples_dir else {}
+        self.scripts = {s.module: s for s in training.discover_scripts()}
+
+    # ------------------------------------------------------------------ weights banner
+
+    def weights_banner(self, selection: Selection | None = None) -> str:
+        """Markdown: which weights each model runs on (loads the defaults on first use)."""
+        lines = []
+        for arch, (bundle, reason) in self.store.status(selection).items():
+            lines.append(f"**{MODEL_TITLES[arch]}:** {cards.weights_line(bundle, reason)}")
+        return "\n\n".join(lines)
+
+    # ------------------------------------------------------------------ recognise
+
+    @user_errors
+    def recognize(self, video: str | None, mirrored: bool, selection: Selection | None,
+                  progress: gr.Progress = gr.Progress()) -> tuple:  # fmt: skip
+        """Outputs: overlay, BiGRU header, BiGRU top-5, I3D header, I3D top-5, agreement banner,
+        attention figure, peak thumbnails, I3D-over-time figure, JSON details."""
+        from signdemo.video import read_clip
+
+        if not video:
+            raise gr.Error("Record or upload a clip first.")
+        recognizer = self.store.recognizer(selection)
+        reasons = {a: r for a, (_, r) in self.store.status(selection).items()}
+        if recognizer.bigru is None and recognizer.i3d is None:
+            raise gr.Error("No weights are loaded for either model: " + "; ".join(filter(None, reasons.values())))
+        report = _progress_adapter(progress)
+        report(0.0, "decoding video")
+        clip = read_clip(video, recognizer.limits, mirror=bool(mirrored))
+        result = recognizer.recognize(video, mirror=bool(mirrored), clip=clip, progress=report)
+        with output_dir() as out:
+            report(0.95, "drawing the overlay")
+            view = results.clip_view(result, clip, recognizer, out, reasons)
+        for warning in view.warnings:
+            gr.Warning(warning)
+        return (
+            str(view.overlay) if view.overlay else None,
+            view.headers[BIGRU], view.top[BIGRU], view.headers[I3D], view.top[I3D],
+            view.agreement, view.attention, view.thumbnails, view.i3d_time, view.details,
+        )  # fmt: skip
+
+    def recognize_example(self, video: str | None, mirrored: bool) -> tuple:
+        """An example clip with the default weights (its outputs are cached for everyone)."""
+        return self.recognize(video, mirrored, None, progress=None)
+
+    @user_errors
+    def recognize_api(self, video: str | None, mirrored: bool = False) -> dict:
+        """API: both models' top-5, attention, timings and warnings for one clip (default weights)."""
+        from signdemo.video import read_clip
+
+        if not video:
+            raise gr.Error("no clip given")
+        recognizer = self.store.recognizer()
+        clip = read_clip(video, recognizer.limits, mirror=bool(mirrored))
+        result = recognizer.recognize(video, mirror=bool(mirrored), clip=clip)
+        return results.result_details(result, clip)
+
+    def vocabulary_table(self, selection: Selection | None = None) -> list[list[str]]:
+        """[model, label, how to sign it] for the "try these" table."""
+        rows = []
+        for arch, (bundle, _) in self.store.status(selection).items():
+            for label, how in cards.vocabulary_rows(bundle):
+                rows.append([MODEL_TITLES[arch].split(" → ")[0], label, how])
+        return rows
+
+    # ------------------------------------------------------------------ live
+
+    def live_step(self, frame: np.ndarray | None, session: LiveSession | None, selection: Selection | None) -> tuple:
+        """Outputs: overlaid frame, rolling top-5, attention figure, status line, session state."""
+        if frame is None:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), session
+        if session is None or session.closed:
+            session = LiveSession(mirrored=True)
+        recognizer = self.store.recognizer(selection)
+        try:
+            update = session.step(frame, recognizer)
+        except SigndemoError as exc:
+            return gr.skip(), gr.skip(), gr.skip(), f"⚠️ {exc}", session
+        status = update.status + (f" · {update.message}" if update.message else "")
+        if update.prediction is None:
+            return update.display, gr.skip(), gr.skip(), status, session
+        figure = plots.live_attention_figure(update.prediction.attention, update.seconds_ago)
+        return update.display, results.top_dict(update.prediction), figure, status, session
+
+    @user_errors
+    def live_i3d(self, session: LiveSession | None, selection: Selection | None) -> tuple:
+        """Outputs: the I3D's top-5 on the last seconds, and a line saying what was scored."""
+        if session is None or session.closed:
+            raise gr.Error("Start the webcam first: the I3D scores the last seconds of the live stream.")
+        recognizer = self.store.recognizer(selection)
+        pred = session.score_i3d(recognizer)
+        n = len(pred.frame_indices) if pred.frame_indices is not None else 0
+        line = (f"I3D on the last {session.window_s:.0f} s ({n} frames) in "
+                f"{pred.timings_ms.get('i3d', 0) / 1000:.1f} s · {cards.weights_line(recognizer.i3d)}")  # fmt: skip
+        return results.top_dict(pred), line
+
+    def live_stop(self, session: LiveSession | None) -> None:
+        """The webcam stopped: release this session's graph now rather than at its time to live."""
+        if isinstance(session, LiveSession):
+            session.close()
+        return None
+
+    # ------------------------------------------------------------------ inspect errors
+
+    def inspect_sources(self) -> list[str]:
+        return list(self.builtin_sets)
+
+    def _load_set(self, builtin: str | None, uploads: list[str] | None, folder: str | None) -> inspection.LabelledSet:
+        if uploads:
+            return inspection.load_uploads(uploads)
+        if folder and folder.strip():
+            if not self.allow_local_paths:
+                raise gr.Error("Reading folders on the server is switched off here; upload the files instead.")
+            return inspection.load_folder(folder.strip())
+        if builtin:
+            if builtin not in self.builtin_sets:
+                raise gr.Error(f"unknown built-in set {builtin!r}")
+            return self.builtin_sets[builtin]()
+        raise gr.Error("Choose a built-in set, upload files, or give a folder.")
+
+    @user_errors
+    def inspect_run(self, builtin: str | None, uploads: list[str] | None, folder: str | None,
+                    model: str, selection: Selection | None, progress: gr.Progress = gr.Progress()) -> tuple:  # fmt: skip
+        """Outputs: status, metrics table, confusion matrix, confused pairs, errors table, sample
+        dropdown, predictions CSV, evaluation state."""
+        dataset = self._load_set(builtin, uploads, folder)
+        recognizer = self.store.recognizer(selection)
+        evaluation = inspection.evaluate(recognizer, dataset, _progress_adapter(progress))
+        with output_dir() as out:
+            csv_path = inspection.write_predictions_csv(evaluation, out / "predictions.csv")
+        failed = [r for r in evaluation.results if r.error]
+        status = f"**{dataset.name}**: {len(dataset.samples)} samples ({dataset.kind})" + (
+            f" · {len(failed)} without any answer (first: {failed[0].error})" if failed else "")
+        if dataset.kind == "keypoints":
+            status += " · keypoint-only data: the RGB model cannot score it"
+        model = model if model in evaluation.summaries else next(iter(evaluation.summaries), BIGRU)
+        choices = inspection.sample_choices(evaluation)
+        return (status, inspection.metrics_rows(evaluation), *self._model_views(evaluation, model),
+                gr.update(choices=choices, value=None), str(csv_path), evaluation)  # fmt: skip
+
+    def _model_views(self, evaluation: inspection.Evaluation, model: str) -> tuple:
+        ms = evaluation.summaries.get(model)
+        title = f"{MODEL_TITLES.get(model, model)}: confusion matrix on {evaluation.dataset.name}"
+        if ms is None or ms.summary is None:
+            why = "this model is not loaded" if ms is None else (
+                "no sample's label is in this model's vocabulary" if ms.out_of_vocabulary and not ms.scored
+                else "no sample was scored")
+            return plots.empty_figure(f"Nothing to show: {why}"), [], []
+        cm = plots.confusion_figure(ms.summary["confusion_matrix"], ms.labels, title=title)
+        pairs = [[t, p, n] for t, p, n in ms.pairs]
+        return cm, pairs, inspection.misclassified(evaluation, model)
+
+    def inspect_model(self, model: str, evaluation: inspection.Evaluation | None) -> tuple:
+        """Outputs: confusion matrix, confused pairs, errors table for the chosen model."""
+        if evaluation is None:
+            return plots.empty_figure("Run the models on a set first"), [], []
+        return self._model_views(evaluation, model)
+
+    def inspect_pick_row(self, evt: gr.SelectData) -> Any:
+        """A click in the errors table selects that sample (its index is the first column)."""
+        row = evt.row_value if evt is not None else None
+        if not row:
+            return gr.skip()
+        return int(row[0])
+
+    @user_errors
+    def inspect_sample(self, index: int | None, evaluation: inspection.Evaluation | None,
+                       selection: Selection | None) -> tuple:  # fmt: skip
+        """Outputs: overlay or skeleton video, header, BiGRU top-5, I3D top-5, attention figure."""
+        if index is None or evaluation is None:
+            return None, "", None, None, plots.empty_figure("Pick a sample")
+        r = evaluation.results[int(index)]
+        lines = [f"### #{index} {r.sample.sample_id}: true label **{r.sample.label}**"]
+        for arch in ARCHITECTURES:
+            pred = r.prediction(arch)
+            if pred is not None:
+                ok = inspection.is_correct(r, arch)
+                lines.append(f"{MODEL_TITLES[arch]}: {pred.top1} ({pred.probabilities[0]:.0%}) {'✔' if ok else '✘'}")
+        if r.error:
+            lines.append(f"**No answer:** {r.error}")
+        lines += [f"⚠️ {n}" for n in r.notes]
+        with output_dir() as out:
+            video = self._sample_video(evaluation, r, out)
+        b = r.bigru
+        if b is not None and b.attention is not None:
+            fig = plots.attention_figure(b.attention, b.attention_frames, r.fps, plots.attention_peaks(b.attention))
+        else:
+            fig = plots.empty_figure("No keypoint-model attention for this sample")
+        return video, "  \n".join(lines), results.top_dict(r.bigru), results.top_dict(r.i3d), fig
+
+    def _sample_video(self, evaluation: inspection.Evaluation, r: inspection.SampleResult, out: Path) -> str | None:
+        if evaluation.dataset.kind == "keypoints":
+            return str(inspection.render_skeleton(evaluation.dataset.features[r.sample.row], out / "skeleton.mp4"))
+        if r.landmarks is None or r.sample.path is None:
+            return str(r.sample.path) if r.sample.path else None
+        from signdemo.overlay import render_overlay
+        from signdemo.video import read_clip
+
+        clip = read_clip(r.sample.path, self.store.recognizer().limits)
+        return str(render_overlay(out / "overlay.mp4", clip.frames, r.landmarks, clip.fps, frame_indices=clip.source_indices))
+
+    # ------------------------------------------------------------------ models
+
+    def model_cards(self, selection: Selection | None) -> tuple:
+        """Outputs, per model (BiGRU then I3D): card markdown, metrics table, training curves,
+        confusion matrix, per-class F1."""
+        out = []
+        for arch in (BIGRU, I3D):
+            bundle, reason = self.store.bundle(arch, selection)
+            card = cards.model_card(arch, bundle, reason)
+            out += [card.markdown, card.metrics, card.history, card.confusion, card.per_class]
+        return tuple(out)
+
+    @user_errors
+    def load_bundle(self, source: str, selection: Selection | None, progress: gr.Progress = gr.Progress()) -> tuple:
+        """Outputs: the session's new selection, a status line, the weights banner."""
+        source = (source or "").strip()
+        if not source:
+            raise gr.Error("Give a bundle folder or hf://owner/repo[@revision].")
+        if not source.startswith("hf://") and not self.allow_local_paths:
+            raise gr.Error("Loading folders on the server is switched off here; use hf://owner/repo[@revision].")
+        progress(0.1, desc=f"loading {source}")
+        bundle = self.store.load_extra(source)
+        selection = {**(selection or {}), bundle.architecture: source}
+        status = f"Loaded for this session: {cards.weights_line(bundle)}"
+        return selection, status, self.weights_banner(selection)
+
+    def reset_bundles(self) -> tuple:
+        """Outputs: an empty selection, a status line, the weights banner (defaults)."""
+        return {}, "Back to the default weights.", self.weights_banner({})
+
+    # ------------------------------------------------------------------ training
+
+    def training_table(self) -> list[list[str]]:
+        """[script, command, what it does] of every training/data script."""
+        return [[s.relpath, s.command, s.summary] for s in self.scripts.values()]
+
+    def training_choices(self) -> list[str]:
+        return list(self.scripts)
+
+    def training_show(self, module: str | None) -> tuple:
+        """Outputs: the script's source, and markdown with its link, commands and --help."""
+        script = self.scripts.get(module or "")
+        if script is None:
+            return "", "No training scripts found in `signdemo/train/`." if not self.scripts else ""
+        url = training.repository_url(script.relpath)
+        link = f"[`{script.relpath}`]({url})" if url else f"`{script.relpath}` (in the repository)"
+        commands = "\n".join(script.commands) or script.command
+        md = (f"### {script.module}\n{script.summary}\n\n**File:** {link}\n\n**Run:**\n```bash\n{commands}\n```\n"
+              f"<details><summary>all options (--help)</summary>\n\n```text\n{training.script_help(script)}\n```\n</details>")  # fmt: skip
+        return script.path.read_text(encoding="utf-8"), md

@@ -1,0 +1,256 @@
+"""The live webcam tab's per-session state: its own MediaPipe graph and the last few seconds.
+
+One `LiveSession` per browser session, kept in a `gr.State` whose delete callback (tab closed, or
+the state's time to live reached) calls `close()`, which releases the graph. Sessions never share
+a graph or frames.
+
+Orientation: the browser streams the selfie (mirrored) view when the webcam component mirrors
+(`mirrored=True`); every frame is flipped back right after decoding, so landmarks, features and
+the I3D see the signer unmirrored, as in the data sets. The image shown back is drawn in the
+selfie view the user is looking at (landmark x mirrored onto the received frame), so the overlay
+moves with the user; the legend still names the signer's own hands.
+
+Timing: frames are stamped when they arrive. The rolling BiGRU prediction covers the frames of the
+last `window_s` seconds and is recomputed every `predict_every_s`; the I3D is run only on request
+(it takes seconds on a CPU) on the frames of the same window.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from signdemo import schema
+from signdemo.errors import NoPersonDetectedError, SigndemoError
+from signdemo.inference import Prediction, Recognizer
+
+log = logging.getLogger(__name__)
+
+#: Fewest landmark rows (frames) the rolling prediction needs.
+MIN_ROWS = 6
+#: A session's graph and frames are released this long after its last frame (seconds), whatever
+#: gradio does with the state (it keeps a closed tab's state for an hour).
+IDLE_RELEASE_S = 30.0
+
+_sessions: "weakref.WeakSet[LiveSession]" = weakref.WeakSet()
+_reaper: threading.Thread | None = None
+_reaper_lock = threading.Lock()
+
+
+def _reap_forever(period_s: float) -> None:
+    while True:
+        time.sleep(period_s)
+        for session in list(_sessions):
+            session.release_if_idle()
+
+
+def _register(session: "LiveSession") -> None:
+    """Track a session so its graph is released when idle (one daemon thread for all sessions)."""
+    global _reaper
+    _sessions.add(session)
+    with _reaper_lock:
+        if _reaper is None:
+            _reaper = threading.Thread(target=_reap_forever, args=(5.0,), name="signdemo-live-reaper", daemon=True)
+            _reaper.start()
+
+
+@dataclass
+class LiveUpdate:
+    """What one streamed frame produces for the page."""
+
+    display: np.ndarray  # (H, W, 3) uint8 RGB, selfie view with landmarks
+    status: str  # one line: rate, window, what was found
+    prediction: Prediction | None = None  # set when a new rolling prediction was made
+    seconds_ago: np.ndarray | None = None  # (200,) age of each attention step's frame, with prediction
+    message: str | None = None  # why there is no prediction (no person, too few frames, no weights)
+
+
+def _mirror_x(points: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """(75, 3) points of an unmirrored frame -> their place on the mirrored frame (x -> 1 - x).
+
+    Rows are NOT permuted: the signer's left hand stays the left hand (and keeps its colour)."""
+    rows = np.zeros(schema.NUM_POINTS, dtype=bool)
+    for column, part in enumerate(schema.PART_NAMES):
+        rows[schema.part_slice(part)] = present[column]
+    out = points.copy()
+    out[rows, 0] = 1.0 - out[rows, 0]
+    return out
+
+
+class LiveSession:
+    """Webcam frames of one session -> landmarks (own graph) -> rolling BiGRU prediction."""
+
+    def __init__(
+        self,
+        *,
+        mirrored: bool = True,
+        window_s: float = 3.0,
+        predict_every_s: float = 0.4,
+        max_side: int = 480,
+        idle_release_s: float = IDLE_RELEASE_S,
+        clock: Callable[[], float] = time.monotonic,
+        extractor_factory: Callable[[], object] | None = None,
+    ) -> None:
+        self.mirrored = mirrored
+        self.idle_release_s = idle_release_s
+        self.window_s = window_s
+        self.predict_every_s = predict_every_s
+        self.max_side = max_side
+        self.clock = clock
+        self._extractor_factory = extractor_factory
+        self._extractor = None
+        self._lock = threading.Lock()
+        self._count = 0  # frames received (their index)
+        self._last_prediction = -np.inf
+        # Each entry: (time s, frame index, unmirrored BGR frame, points (75, 3), present (3,))
+        self._buffer: deque[tuple[float, int, np.ndarray, np.ndarray, np.ndarray]] = deque()
+        self.closed = False
+        _register(self)
+
+    # ------------------------------------------------------------------ graph
+
+    def _graph(self):
+        if self._extractor is None:
+            if self._extractor_factory is not None:
+                self._extractor = self._extractor_factory()
+            else:
+                from signdemo.landmarks import HolisticExtractor
+
+                self._extractor = HolisticExtractor()
+        return self._extractor
+
+    def _release(self) -> None:
+        if self._extractor is not None:
+            self._extractor.close()
+            self._extractor = None
+        self._buffer.clear()
+
+    @property
+    def has_graph(self) -> bool:
+        return self._extractor is not None
+
+    def release_if_idle(self) -> bool:
+        """Release the graph and frames if no frame came for `idle_release_s` (the next frame
+        starts afresh). Returns True if something was released."""
+        with self._lock:
+            if self._extractor is None and not self._buffer:
+                return False
+            last = self._buffer[-1][0] if self._buffer else -np.inf
+            if self.clock() - last < self.idle_release_s:
+                return False
+            self._release()
+            return True
+
+    def close(self) -> None:
+        """Release the MediaPipe graph and the frames for good (idempotent; the gr.State delete callback)."""
+        with self._lock:
+            self._release()
+            self.closed = True
+        _sessions.discard(self)
+
+    # ------------------------------------------------------------------ frames
+
+    def _prepare(self, frame_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Received RGB frame -> (received view BGR, unmirrored BGR), downscaled to max_side."""
+        bgr = cv2.cvtColor(np.ascontiguousarray(frame_rgb[..., :3]), cv2.COLOR_RGB2BGR)
+        h, w = bgr.shape[:2]
+        scale = min(1.0, self.max_side / max(h, w))
+        if scale < 1.0:
+            bgr = cv2.resize(bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        unmirrored = cv2.flip(bgr, 1) if self.mirrored else bgr  # selfie view -> as a camera sees you
+        return bgr, unmirrored
+
+    def add_frame(self, frame_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Process one frame; returns (display RGB, points (75, 3), present (3,))."""
+        from signdemo.overlay import draw_landmarks
+
+        with self._lock:
+            if self.closed:
+                raise SigndemoError("this live session was closed; start the webcam again")
+            now = self.clock()
+            if self._buffer and now - self._buffer[-1][0] > self.window_s:
+                self._release()  # the stream was paused: a fresh window and a fresh tracking graph
+            received, unmirrored = self._prepare(frame_rgb)
+            points, present = self._graph().process(unmirrored)
+            self._buffer.append((now, self._count, unmirrored, points, present))
+            self._count += 1
+            while self._buffer and now - self._buffer[0][0] > self.window_s:
+                self._buffer.popleft()
+        shown = _mirror_x(points, present) if self.mirrored else points
+        display = draw_landmarks(received, shown, present)
+        return cv2.cvtColor(display, cv2.COLOR_BGR2RGB), points, present
+
+    def snapshot(self):
+        """(times (T,), frame indices (T,), frames list, points (T, 75, 3), present (T, 3)) of the window."""
+        with self._lock:
+            items = list(self._buffer)
+        if not items:
+            return np.zeros(0), np.zeros(0, np.int64), [], np.zeros((0, schema.NUM_POINTS, 3), np.float32), \
+                np.zeros((0, len(schema.PART_NAMES)), bool)  # fmt: skip
+        times = np.array([it[0] for it in items])
+        indices = np.array([it[1] for it in items], dtype=np.int64)
+        return times, indices, [it[2] for it in items], np.stack([it[3] for it in items]), np.stack([it[4] for it in items])
+
+    def rate(self) -> float:
+        """Frames per second received over the window."""
+        with self._lock:
+            if len(self._buffer) < 2:
+                return 0.0
+            span = self._buffer[-1][0] - self._buffer[0][0]
+            return (len(self._buffer) - 1) / span if span > 0 else 0.0
+
+    # ------------------------------------------------------------------ models
+
+    def step(self, frame_rgb: np.ndarray, recognizer: Recognizer) -> LiveUpdate:
+        """Add a frame and, when due, recompute the rolling BiGRU prediction."""
+        display, _, present = self.add_frame(frame_rgb)
+        found = [n.replace("_", " ") for n, p in zip(schema.PART_NAMES, present) if p]
+        times, indices, _, points, pres = self.snapshot()
+        status = (f"{self.rate():.1f} frames/s · window {times[-1] - times[0]:.1f} s ({len(times)} frames) · "
+                  f"found: {', '.join(found) or 'nobody'}")  # fmt: skip
+        now = self.clock()
+        if now - self._last_prediction < self.predict_every_s:
+            return LiveUpdate(display, status)
+        self._last_prediction = now
+        if recognizer.bigru is None:
+            return LiveUpdate(display, status, message="No keypoint (BiGRU) weights are loaded.")
+        if len(times) < MIN_ROWS:
+            return LiveUpdate(display, status, message="Collecting frames…")
+        from signdemo.landmarks import Landmarks
+
+        lm = Landmarks(points.astype(np.float32), pres, indices, self.rate() or 1.0, display.shape[1::-1])
+        try:
+            pred = recognizer.predict_landmarks(lm)
+        except NoPersonDetectedError:
+            return LiveUpdate(display, status, message="Nobody in view: step back so your head, shoulders and hands show.")
+        ages = np.full(len(pred.attention_frames), np.nan)
+        ok = pred.attention_frames >= 0
+        pos = np.searchsorted(indices, pred.attention_frames[ok])
+        ages[ok] = now - times[np.clip(pos, 0, len(times) - 1)]
+        return LiveUpdate(display, status, prediction=pred, seconds_ago=ages)
+
+    def score_i3d(self, recognizer: Recognizer) -> Prediction:
+        """The I3D on the frames of the current window (seconds on a CPU)."""
+        if recognizer.i3d is None:
+            raise SigndemoError("no I3D weights are loaded, so the last seconds cannot be scored with it")
+        _, indices, frames, _, _ = self.snapshot()
+        if len(frames) < 2:
+            raise SigndemoError("no webcam frames yet: start the webcam on the Live tab and sign, then press the button")
+        h, w = frames[-1].shape[:2]  # the camera may have changed size mid-window
+        frames = [f if f.shape[:2] == (h, w) else cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames]
+        return recognizer.predict_frames(np.stack(frames), indices)
+
+
+def close_session(session: LiveSession | None) -> None:
+    """gr.State delete callback: release the session's graph."""
+    if isinstance(session, LiveSession):
+        session.close()
+        log.info("closed a live session")
