@@ -1,0 +1,256 @@
+"""python -m signdemo.train.bigru PREPARED --out weights/my-bigru [--epochs 60] [--resume]
+
+Train the BiGRU-attention model on a prepared keypoint data set (`python -m signdemo.train.prepare`
+or `python -m signdemo.train.gislr`), with the published ASL Citizen recipe as defaults: AdamW lr 3e-4,
+weight decay 1e-4, cosine annealing over the epochs, batch 32 (per process), at most 60 epochs, early
+stopping after 10 epochs without a better validation top-1, dropout 0.35, label smoothing 0.10,
+gradient clipping at norm 1.0, mixed precision on GPU. Augmentation is off unless asked for.
+
+    python -m signdemo.train.bigru data/gislr_kp --out weights/gislr-bigru --epochs 30
+    torchrun --nproc_per_node=2 -m signdemo.train.bigru data/kp --out weights/kp-bigru   # DDP (gloo on CPU)
+
+Writes the bundle the app loads unchanged (`signdemo.weights.load_bundle(OUT)`):
+    checkpoints/best_bigru_attention_model.pt     {"model_state_dict", "config"} at the best val top-1
+    checkpoints/best_bigru_attention_encoder.pt   the same without the classifier (clip -> 512-d embedding)
+    checkpoints/last_bigru_attention_model.pt     + optimizer, scheduler, scaler, epoch, RNG (--resume)
+    metadata/label_to_id.json, metadata/id_to_label.json, training_config.json
+    reports/training_history.csv, final_metrics.json, test_classification_report.{json,csv},
+    test_confusion_matrix.npy
+    signdemo_bundle.json   manifest: preprocessing = the data set's FeatureConfig, provenance, sha256
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from signdemo import schema
+from signdemo.models.bigru_attention import BiGRUAttention, BiGRUAttentionConfig
+from signdemo.train import common, script_parser
+from signdemo.train.datasets import PreparedDataset
+from signdemo.weights import BIGRU, load_state_dict_strict, read_checkpoint, save_bundle, split_checkpoint
+
+log = logging.getLogger(__name__)
+
+BEST_NAME = f"best_{BIGRU}_model.pt"
+ENCODER_NAME = f"best_{BIGRU}_encoder.pt"
+LAST_NAME = f"last_{BIGRU}_model.pt"
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+
+def augment_affine(x: np.ndarray, rng: np.random.Generator, scale: float = 0.1, shift: float = 0.05) -> np.ndarray:
+    """Random zoom and shift of one (F, 450) feature matrix, exactly as if applied to the landmarks.
+
+    Positions p -> s * p + t (t on x, y only) where a point is present (non-zero); velocities are
+    differences of positions, so they scale by s and ignore t. Missing points stay zero.
+    """
+    n = schema.NUM_POSITION_FEATURES
+    s = 1.0 + rng.uniform(-scale, scale)
+    t = np.array([rng.uniform(-shift, shift), rng.uniform(-shift, shift), 0.0], dtype=np.float32)
+    pos = x[:, :n].reshape(len(x), schema.NUM_POINTS, 3)  # (F, 75, 3)
+    present = (pos != 0).any(axis=2, keepdims=True)  # (F, 75, 1)
+    pos = np.where(present, s * pos + t, 0.0)
+    return np.concatenate([pos.reshape(len(x), n), s * x[:, n:]], axis=1).astype(np.float32)
+
+
+class KeypointDataset(Dataset):
+    """Rows of the exchange array as float32 tensors: (x (F, 450), class id, row index)."""
+
+    def __init__(self, features: np.ndarray, targets: np.ndarray, indices: np.ndarray,
+                 augment: str = "none", seed: int = 0) -> None:  # fmt: skip
+        self.features, self.targets, self.indices = features, targets, np.asarray(indices)
+        self.augment, self.seed, self.epoch = augment, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        row = int(self.indices[i])
+        x = np.asarray(self.features[row], dtype=np.float32)  # (F, 450)
+        if self.augment == "affine":
+            x = augment_affine(x, common.sample_rng(self.seed, self.epoch, row))
+        return torch.from_numpy(x), int(self.targets[row]), row
+
+
+# ---------------------------------------------------------------------------------------------
+# One epoch, evaluation
+
+
+def train_one_epoch(model, loader, optimizer, criterion, scaler, runtime: common.Runtime, clip_grad: float) -> dict:
+    """One pass over this rank's share of the training set; metrics summed over all ranks."""
+    model.train()
+    loss_sum = correct = count = 0.0
+    for x, y, _ in loader:
+        x, y = x.to(runtime.device, non_blocking=True), y.to(runtime.device, non_blocking=True)
+        with runtime.autocast():
+            logits = model(x)  # (B, C)
+        loss = criterion(logits.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if clip_grad > 0:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+        scaler.step(optimizer)
+        scaler.update()
+        loss_sum += loss.item() * len(y)
+        correct += (logits.argmax(1) == y).sum().item()
+        count += len(y)
+    loss_sum, correct, count = runtime.all_reduce_sum([loss_sum, correct, count])
+    return {"loss": loss_sum / max(count, 1), "top1": correct / max(count, 1)}
+
+
+@torch.no_grad()
+def evaluate(model, data: PreparedDataset, indices: np.ndarray, criterion, runtime: common.Runtime,
+             batch_size: int = 128) -> dict:  # fmt: skip
+    """Scores of every sample in `indices` (each rank scores its shard, all ranks get all scores).
+
+    Returns loss, top1, scores (N, C) softmax probabilities and targets (N,), in `indices` order.
+    """
+    net = common.unwrap(model)  # not through DDP: ranks may run different numbers of batches
+    net.eval()
+    targets_all = data.targets
+    part = common.shard(indices, runtime)
+    rows, logits_list = [], []
+    for start in range(0, len(part), batch_size):
+        chunk = np.sort(part[start : start + batch_size])  # sorted rows read faster from a memory map
+        x = torch.from_numpy(np.asarray(data.features[chunk], dtype=np.float32)).to(runtime.device)  # (b, F, 450)
+        with runtime.autocast():
+            logits_list.append(net(x).float().cpu())  # (b, C)
+        rows.append(chunk)
+    local = (np.concatenate(rows) if rows else np.zeros(0, np.int64),
+             torch.cat(logits_list).numpy() if logits_list else None)  # fmt: skip
+    gathered = [g for g in runtime.all_gather(local) if g[1] is not None]
+    order = np.concatenate([g[0] for g in gathered])
+    logits = torch.from_numpy(np.concatenate([g[1] for g in gathered]))  # (N, C)
+    pos = {int(r): i for i, r in enumerate(order)}
+    logits = logits[[pos[int(r)] for r in indices]]
+    targets = torch.from_numpy(targets_all[indices])
+    return common.eval_result(logits, targets, float(criterion(logits, targets)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Main
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = script_parser("python -m signdemo.train.bigru", __doc__)
+    parser.add_argument("data", type=Path, help="prepared keypoint folder (features.npy, manifest.csv, labels.json)")
+    common.add_common_args(parser, epochs=60)
+    g = parser.add_argument_group("recipe")
+    g.add_argument("--batch-size", type=int, default=32, help="per process")
+    g.add_argument("--eval-batch-size", type=int, default=128)
+    g.add_argument("--lr", type=float, default=3e-4)
+    g.add_argument("--weight-decay", type=float, default=1e-4)
+    g.add_argument("--label-smoothing", type=float, default=0.10)
+    g.add_argument("--clip-grad", type=float, default=1.0, help="max gradient norm (0 = off)")
+    g.add_argument("--patience", type=int, default=10, help="early stopping on val top-1 (0 = off)")
+    g.add_argument("--augment", choices=("none", "affine"), default="none",
+                   help="affine: random zoom +-10%% and shift +-0.05 of the landmarks")  # fmt: skip
+    g = parser.add_argument_group("model (BiGRUAttentionConfig)")
+    d = BiGRUAttentionConfig()
+    g.add_argument("--projection-dim", type=int, default=d.projection_dim)
+    g.add_argument("--hidden-dim", type=int, default=d.hidden_dim)
+    g.add_argument("--num-gru-layers", type=int, default=d.num_gru_layers)
+    g.add_argument("--dropout", type=float, default=d.dropout)
+    g.add_argument("--init", type=Path, help="start from this BiGRU checkpoint (the head is replaced if the "
+                   "class count differs)")  # fmt: skip
+    return parser
+
+
+def build_model(args: argparse.Namespace, num_classes: int, input_dim: int) -> tuple[BiGRUAttention, dict]:
+    config = BiGRUAttentionConfig(input_dim=input_dim, projection_dim=args.projection_dim, hidden_dim=args.hidden_dim,
+                                  num_gru_layers=args.num_gru_layers, num_classes=num_classes, dropout=args.dropout)  # fmt: skip
+    model = BiGRUAttention(config)
+    if args.init:
+        state_dict, _ = split_checkpoint(read_checkpoint(args.init))
+        head = state_dict.get("classifier.weight")
+        if head is not None and head.shape[0] != num_classes:
+            model.reset_classifier(int(head.shape[0]))
+            load_state_dict_strict(model, state_dict, what=str(args.init))
+            model.reset_classifier(num_classes)
+        else:
+            load_state_dict_strict(model, state_dict, what=str(args.init))
+    return model, config.to_dict()
+
+
+def _save_best(args, model, model_args, data: PreparedDataset, provenance: dict, extra: dict) -> None:
+    ckpt = args.out / "checkpoints"
+    ckpt.mkdir(parents=True, exist_ok=True)
+    torch.save({"model_state_dict": model.encoder_state_dict(), "config": dict(model_args)}, ckpt / ENCODER_NAME)
+    save_bundle(args.out, architecture=BIGRU, model=model, model_args=model_args, labels=data.labels,
+                preprocessing=data.feature_config, provenance=provenance, name=args.name,
+                checkpoint_name=BEST_NAME, extra=extra)  # fmt: skip
+
+
+def main(args: argparse.Namespace) -> dict:
+    return common.launch(args, _run)
+
+
+def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
+    data = PreparedDataset.load(args.data)
+    targets = data.targets
+    train_idx, val_idx, test_idx = (data.indices(s) for s in ("train", "val", "test"))
+    if len(train_idx) == 0 or len(val_idx) == 0:
+        raise SystemExit(f"{args.data} needs train and val samples (has {len(train_idx)} train, {len(val_idx)} val)")
+    dataset_desc = f"{data.config.get('source', data.root.name)} ({len(data.labels)} classes)"
+    log.info("data %s: %d train, %d val, %d test, %d classes, features %s",
+             data.root, len(train_idx), len(val_idx), len(test_idx), len(data.labels), data.features.shape[1:])  # fmt: skip
+
+    model, model_args = build_model(args, len(data.labels), int(data.features.shape[2]))
+    model = runtime.wrap(model)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
+    scaler = runtime.grad_scaler()
+    criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    provenance = common.provenance_from_args(args, trainer="signdemo.train.bigru", dataset=dataset_desc)
+
+    state, best_state = common.resume_training(args, runtime, model=model, optimizer=optimizer, scheduler=scheduler,
+                                               scaler=scaler, last_name=LAST_NAME, best_name=BEST_NAME)  # fmt: skip
+    config = common.resolved_config(args, runtime, num_classes=len(data.labels), feature_config=data.feature_config,
+                                    model_args=model_args, counts={"train": len(train_idx), "val": len(val_idx),
+                                                                   "test": len(test_idx)})  # fmt: skip
+    if runtime.is_main:
+        common.write_json(args.out / "training_config.json", config)
+
+    train_set = KeypointDataset(data.features, targets, train_idx, args.augment, args.seed)
+    loader, set_epoch = common.train_loader(train_set, args, runtime)
+
+    def train_epoch(epoch: int) -> dict:
+        set_epoch(epoch)
+        return train_one_epoch(model, loader, optimizer, criterion, scaler, runtime, args.clip_grad)
+
+    def save_best(state: common.TrainState) -> None:
+        _save_best(args, common.unwrap(model), model_args, data, provenance,
+                   {"training": {"best_epoch": state.best_epoch, "best_val_top1": state.best_top1}})  # fmt: skip
+
+    result = common.fit(
+        args, runtime, model=model, model_args=model_args, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
+        state=state, best_state=best_state, train_epoch=train_epoch, save_best=save_best,
+        validate=lambda: evaluate(model, data, val_idx, criterion, runtime, args.eval_batch_size),
+        last_path=args.out / "checkpoints" / LAST_NAME,
+    )  # fmt: skip
+    if not result.finished:
+        return {"state": result.state, "finished": False}
+    split_idx = {"test": test_idx, "val": val_idx}
+    metrics = common.finish(
+        args, runtime, result, model=model, has_test=len(test_idx) > 0, labels=data.labels, architecture=BIGRU,
+        evaluate=lambda split: evaluate(model, data, split_idx[split], criterion, runtime, args.eval_batch_size),
+        model_args=model_args, preprocessing=data.feature_config, provenance=provenance,
+        checkpoint=f"checkpoints/{BEST_NAME}",
+    )  # fmt: skip
+    return {"state": result.state, "finished": True, "metrics": metrics}
+
+
+if __name__ == "__main__":
+    _args = get_args_parser().parse_args()
+    common.configure_logging(_args.verbose)
+    main(_args)

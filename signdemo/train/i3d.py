@@ -1,0 +1,337 @@
+"""python -m signdemo.train.i3d SOURCE... --out weights/my-i3d --init rgb_imagenet.pt [--videos DIR]
+
+Fine-tune the I3D on videos read through the same readers as `signdemo.train.prepare` (WLASL json,
+nslt_K.json, ASL Citizen CSVs, folder per gloss, labels.csv), with the WLASL-I3D recipe as defaults:
+SGD momentum 0.9, lr 0.01 with cosine annealing over the epochs, weight decay 1e-7, effective batch
+16 through gradient accumulation, 60 epochs, initialisation from `--init` (e.g. Kinetics
+`rgb_imagenet.pt`) with a fresh head (`reset_classifier`), WLASL's loss (half per-time BCE on the
+upsampled per-time logits, half BCE on their maximum over time; `--loss ce` for cross-entropy).
+
+    python -m signdemo.train.i3d WLASL_v0.3.json --videos videos/ --num-classes 100 --init rgb_imagenet.pt \
+        --out weights/wlasl100-i3d
+    python -m signdemo.train.i3d synth/labels.csv --out weights/demo-i3d --num-frames 16 --eval-frames 16  # CPU demo
+    torchrun --nproc_per_node=8 -m signdemo.train.i3d ...                          # DDP (nccl on GPU)
+
+Training clips (WLASL): `--num-frames` (64) consecutive frames at a random start (shorter clips are
+padded by repeating their first or last frame), a random 224 crop of the frames resized to a 256
+short side, and a horizontal flip with probability 0.5. NOTE: flipping a sign swaps the signer's
+hands (a right-handed sign becomes a left-handed one); it is WLASL's recipe and the default, turn it
+off with `--no-hflip` when handedness matters. Evaluation: the inference contract of the bundle
+(`signdemo.i3d_input`): up to `--eval-frames` (64) frames spread over the whole clip, centre crop,
+class score = maximum over time of the per-time logits.
+
+Decoded clips are cached as resized uint8 frames (`--cache DIR`, default OUT.frames/, one
+`KEY.npy` (T, H, 256.., 3) per clip) so that epochs do not decode videos again. Outputs: the same
+bundle layout as the BiGRU trainer (checkpoints/best_i3d_model.pt, last_i3d_model.pt, metadata/,
+reports/, training_config.json, signdemo_bundle.json with the I3DInputConfig as preprocessing);
+`--save-dtype float16` halves the size of the best checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from signdemo.i3d_input import (
+    I3DInputConfig,
+    crop,
+    preprocess_clip,
+    resize_short_side,
+    sample_frame_indices,
+    to_clip_tensor,
+    to_unit_range,
+)
+from signdemo.models.i3d import InceptionI3d, clip_scores
+from signdemo.train import common, script_parser
+from signdemo.train.datasets import DatasetIndex, Sample, add_reader_args, read_from_args, segment_positions
+from signdemo.train.prepare import add_video_args, limits_from_args
+from signdemo.weights import I3D, load_state_dict_strict, read_checkpoint, save_bundle, split_checkpoint
+
+log = logging.getLogger(__name__)
+
+BEST_NAME = f"best_{I3D}_model.pt"
+LAST_NAME = f"last_{I3D}_model.pt"
+
+
+# ---------------------------------------------------------------------------------------------
+# Frame cache
+
+
+def cache_clip(sample: Sample, path: Path, *, limits: dict, resize_short: int, trim: str) -> int:
+    """Decode the sample's sign (as inference decodes: `video.read_clip`), resize to the short side,
+    save (T, H, W, 3) uint8 BGR to `path`; returns T."""
+    from signdemo.video import VideoLimits, read_clip
+
+    clip = read_clip(sample.path, VideoLimits(**limits))
+    total = max(int(clip.info.frame_count or 0), int(clip.source_indices[-1]) + 1)
+    pos = segment_positions(clip.source_indices, sample, total, trim)
+    frames = np.stack([resize_short_side(f, resize_short) for f in clip.frames[pos]])  # (T, H', W', 3)
+    tmp = path.with_name(path.stem + ".tmp.npy")
+    np.save(tmp, frames)
+    os.replace(tmp, path)
+    return len(frames)
+
+
+def build_cache(index: DatasetIndex, cache: Path, runtime: common.Runtime, *, limits: dict, resize_short: int,
+                trim: str) -> dict[str, Path]:  # fmt: skip
+    """Cache every sample's frames (ranks share the work); returns key -> file for the clips that decoded."""
+    cache.mkdir(parents=True, exist_ok=True)
+    todo = [s for s in index.samples if not (cache / f"{s.key}.npy").is_file()]
+    mine = todo[runtime.rank :: runtime.world_size]
+    if mine:
+        log.info("decoding %d clips into %s", len(todo), cache)
+    errors = []
+    for i, s in enumerate(mine, 1):
+        try:
+            cache_clip(s, cache / f"{s.key}.npy", limits=limits, resize_short=resize_short, trim=trim)
+        except Exception as exc:  # recorded and skipped, as in prepare
+            errors.append(f"{s.path}: {type(exc).__name__}: {exc}")
+        if i % 50 == 0 or i == len(mine):
+            log.info("decoded %d/%d clips", i, len(mine))
+    for line in sum(runtime.all_gather(errors), []):
+        log.warning("left out %s", line)
+    runtime.barrier()
+    return {s.key: cache / f"{s.key}.npy" for s in index.samples if (cache / f"{s.key}.npy").is_file()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Clips
+
+
+def train_clip(frames: np.ndarray, rng: np.random.Generator, *, num_frames: int, size: int, hflip: bool) -> torch.Tensor:
+    """WLASL training crop of cached frames (T, H, W, 3) uint8 -> (3, num_frames, size, size) in [-1, 1]."""
+    t = len(frames)
+    if t > num_frames:
+        start = int(rng.integers(0, t - num_frames + 1))
+        idx = np.arange(start, start + num_frames)
+    else:  # pad by repeating the first frame before or the last frame after (WLASL's pad)
+        pad = num_frames - t
+        idx = np.r_[np.zeros(pad, np.int64), np.arange(t)] if rng.random() < 0.5 else np.r_[np.arange(t), np.full(pad, t - 1)]
+    h, w = frames.shape[1:3]
+    top, left = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+    clip = crop(np.asarray(frames[idx]), top, left, size)  # (k, size, size, 3)
+    if hflip and rng.random() < 0.5:
+        clip = clip[:, :, ::-1]  # mirror image: the signer's hands swap sides
+    return to_clip_tensor(to_unit_range(clip))[0]  # (3, k, size, size)
+
+
+class ClipDataset(Dataset):
+    def __init__(self, files: list[Path], targets: np.ndarray, *, num_frames: int, size: int, hflip: bool,
+                 seed: int) -> None:  # fmt: skip
+        self.files, self.targets = files, targets
+        self.num_frames, self.size, self.hflip, self.seed, self.epoch = num_frames, size, hflip, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int):
+        frames = np.load(self.files[i], mmap_mode="r")
+        rng = common.sample_rng(self.seed, self.epoch, i)
+        x = train_clip(frames, rng, num_frames=self.num_frames, size=self.size, hflip=self.hflip)
+        return x, int(self.targets[i]), i
+
+
+def wlasl_loss(logits_t: torch.Tensor, targets: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """WLASL's I3D loss: per-time logits (B, C, T') upsampled linearly to the T input frames, then
+    0.5 * BCE against the one-hot label on every frame + 0.5 * BCE of their maximum over time."""
+    per_frame = F.interpolate(logits_t, size=num_frames, mode="linear", align_corners=False)  # (B, C, T)
+    onehot = F.one_hot(targets, logits_t.shape[1]).to(per_frame.dtype)  # (B, C)
+    loc = F.binary_cross_entropy_with_logits(per_frame, onehot[:, :, None].expand_as(per_frame))
+    cls = F.binary_cross_entropy_with_logits(per_frame.amax(dim=2), onehot)
+    return 0.5 * loc + 0.5 * cls
+
+
+def compute_loss(kind: str, logits_t: torch.Tensor, targets: torch.Tensor, num_frames: int) -> torch.Tensor:
+    if kind == "wlasl":
+        return wlasl_loss(logits_t, targets, num_frames)
+    return F.cross_entropy(clip_scores(logits_t, "max"), targets)
+
+
+# ---------------------------------------------------------------------------------------------
+# One epoch, evaluation
+
+
+def train_one_epoch(model, loader, optimizer, scaler, runtime: common.Runtime, *, accum: int, loss_kind: str,
+                    clip_grad: float = 0.0) -> dict:  # fmt: skip
+    """One pass; an optimizer step every `accum` batches (gradient accumulation)."""
+    model.train()
+    loss_sum = correct = count = 0.0
+    optimizer.zero_grad(set_to_none=True)
+    n = len(loader)
+    for step, (x, y, _) in enumerate(loader, 1):
+        x, y = x.to(runtime.device, non_blocking=True), y.to(runtime.device, non_blocking=True)
+        last = step % accum == 0 or step == n
+        sync = model.no_sync() if runtime.distributed and not last else contextlib.nullcontext()
+        with sync:
+            with runtime.autocast():
+                logits_t = model(x)  # (B, C, T')
+            loss = compute_loss(loss_kind, logits_t.float(), y, x.shape[2])
+            scaler.scale(loss / accum).backward()
+        if last:
+            if clip_grad > 0:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+        loss_sum += loss.item() * len(y)
+        correct += (clip_scores(logits_t.detach().float(), "max").argmax(1) == y).sum().item()
+        count += len(y)
+    loss_sum, correct, count = runtime.all_reduce_sum([loss_sum, correct, count])
+    return {"loss": loss_sum / max(count, 1), "top1": correct / max(count, 1)}
+
+
+@torch.no_grad()
+def evaluate(model, files: list[Path], targets: np.ndarray, config: I3DInputConfig, runtime: common.Runtime, *,
+             loss_kind: str) -> dict:  # fmt: skip
+    """Whole-clip evaluation with the bundle's inference contract, one clip at a time (each rank its
+    shard). Returns loss, top1, scores (N, C) softmax of the max-over-time logits, targets."""
+    net = common.unwrap(model)  # not through DDP: ranks run different numbers of clips
+    net.eval()
+    part = common.shard(np.arange(len(files)), runtime)
+    local = []
+    for i in part:
+        frames = np.load(files[i], mmap_mode="r")
+        idx = sample_frame_indices(len(frames), config.num_frames, config.min_frames)
+        x = preprocess_clip(frames, config, indices=idx).to(runtime.device)  # (1, 3, k, 224, 224)
+        with runtime.autocast():
+            logits_t = net(x).float()  # (1, C, T')
+        y = torch.tensor([int(targets[i])], device=runtime.device)
+        loss = compute_loss(loss_kind, logits_t, y, x.shape[2]).item()
+        local.append((int(i), loss, clip_scores(logits_t, "max")[0].cpu().numpy()))
+    rows = sorted(sum(runtime.all_gather(local), []))
+    logits = torch.from_numpy(np.stack([r[2] for r in rows])) if rows else torch.zeros(0, 1)
+    t = torch.from_numpy(np.asarray(targets)[[r[0] for r in rows]])
+    return common.eval_result(logits, t, float(np.mean([r[1] for r in rows])) if rows else float("nan"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Main
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = script_parser("python -m signdemo.train.i3d", __doc__)
+    add_reader_args(parser)
+    common.add_common_args(parser, epochs=60)
+    add_video_args(parser)
+    g = parser.add_argument_group("recipe")
+    g.add_argument("--init", type=Path, help="checkpoint to start from (e.g. rgb_imagenet.pt); the head is reset")
+    g.add_argument("--batch-size", type=int, default=4, help="clips per step and process")
+    g.add_argument("--effective-batch", type=int, default=16, help="clips per optimizer step over all processes")
+    g.add_argument("--lr", type=float, default=0.01)
+    g.add_argument("--momentum", type=float, default=0.9)
+    g.add_argument("--weight-decay", type=float, default=1e-7)
+    g.add_argument("--loss", choices=("wlasl", "ce"), default="wlasl")
+    g.add_argument("--clip-grad", type=float, default=0.0, help="max gradient norm (0 = off, as WLASL)")
+    g.add_argument("--patience", type=int, default=0, help="early stopping on val top-1 (0 = off, as WLASL)")
+    g.add_argument("--dropout", type=float, default=0.5)
+    g.add_argument("--num-frames", type=int, default=64, help="consecutive frames per training clip")
+    g.add_argument("--eval-frames", type=int, default=64, help="frames sampled over a clip at evaluation and inference")
+    g.add_argument("--resize-short", type=int, default=256)
+    g.add_argument("--crop", type=int, default=224)
+    g.add_argument("--hflip", action=argparse.BooleanOptionalAction, default=True,
+                   help="random horizontal flip (WLASL's recipe; it swaps the signer's hands)")  # fmt: skip
+    g.add_argument("--cache", type=Path, help="frame cache folder (default: OUT.frames next to OUT)")
+    g.add_argument("--save-dtype", choices=("float32", "float16"), default="float32")
+    return parser
+
+
+def build_model(args: argparse.Namespace, num_classes: int) -> tuple[InceptionI3d, dict]:
+    if args.init:
+        state_dict, _ = split_checkpoint(read_checkpoint(args.init))
+        head = state_dict["logits.conv3d.weight"]
+        model = InceptionI3d(num_classes=int(head.shape[0]), dropout=args.dropout)
+        load_state_dict_strict(model, state_dict, what=str(args.init))
+        model.reset_classifier(num_classes)
+    else:
+        log.warning("no --init checkpoint: training the I3D from random weights (expect poor accuracy)")
+        model = InceptionI3d(num_classes=num_classes, dropout=args.dropout)
+    return model, {"num_classes": num_classes, "in_channels": 3, "dropout": args.dropout}
+
+
+def _split_files(index: DatasetIndex, files: dict[str, Path], split: str) -> tuple[list[Path], np.ndarray]:
+    samples = [s for s in index.split(split) if s.key in files]
+    return [files[s.key] for s in samples], np.array([s.label_id for s in samples], dtype=np.int64)
+
+
+def main(args: argparse.Namespace) -> dict:
+    return common.launch(args, _run)
+
+
+def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
+    input_config = I3DInputConfig(num_frames=args.eval_frames, resize_short=args.resize_short, crop=args.crop)
+    index = read_from_args(args).existing()
+    cache = args.cache or args.out.with_name(args.out.name + ".frames")
+    files = build_cache(index, cache, runtime, limits=limits_from_args(args), resize_short=args.resize_short,
+                        trim=args.trim)  # fmt: skip
+    (train_files, train_y), (val_files, val_y), (test_files, test_y) = (
+        _split_files(index, files, s) for s in ("train", "val", "test"))  # fmt: skip
+    if not train_files or not val_files:
+        raise SystemExit(f"need train and val clips (have {len(train_files)} train, {len(val_files)} val)")
+    log.info("%s: %d train, %d val, %d test clips, %d classes", index.source, len(train_files), len(val_files),
+             len(test_files), len(index.labels))  # fmt: skip
+
+    model, model_args = build_model(args, len(index.labels))
+    model = runtime.wrap(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
+    scaler = runtime.grad_scaler()
+    accum = max(1, round(args.effective_batch / (args.batch_size * runtime.world_size)))
+    provenance = common.provenance_from_args(args, trainer="signdemo.train.i3d", dataset=index.source)
+    preprocessing = dataclasses.asdict(input_config)
+    save_dtype = torch.float16 if args.save_dtype == "float16" else None
+
+    state, best_state = common.resume_training(args, runtime, model=model, optimizer=optimizer, scheduler=scheduler,
+                                               scaler=scaler, last_name=LAST_NAME, best_name=BEST_NAME)  # fmt: skip
+    if runtime.is_main:
+        common.write_json(args.out / "training_config.json", common.resolved_config(
+            args, runtime, num_classes=len(index.labels), accumulation_steps=accum, cache=str(cache),
+            effective_batch=args.batch_size * accum * runtime.world_size, input_config=preprocessing,
+            counts={"train": len(train_files), "val": len(val_files), "test": len(test_files)}))  # fmt: skip
+
+    train_set = ClipDataset(train_files, train_y, num_frames=args.num_frames, size=args.crop, hflip=args.hflip,
+                            seed=args.seed)  # fmt: skip
+    loader, set_epoch = common.train_loader(train_set, args, runtime)
+
+    def train_epoch(epoch: int) -> dict:
+        set_epoch(epoch)
+        return train_one_epoch(model, loader, optimizer, scaler, runtime, accum=accum, loss_kind=args.loss,
+                               clip_grad=args.clip_grad)  # fmt: skip
+
+    def save_best(state: common.TrainState) -> None:
+        save_bundle(args.out, architecture=I3D, model=common.unwrap(model), model_args=model_args, labels=index.labels,
+                    preprocessing=preprocessing, provenance=provenance, name=args.name, checkpoint_name=BEST_NAME,
+                    dtype=save_dtype,
+                    extra={"training": {"best_epoch": state.best_epoch, "best_val_top1": state.best_top1}})  # fmt: skip
+
+    result = common.fit(
+        args, runtime, model=model, model_args=model_args, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
+        state=state, best_state=best_state, train_epoch=train_epoch, save_best=save_best,
+        validate=lambda: evaluate(model, val_files, val_y, input_config, runtime, loss_kind=args.loss),
+        last_path=args.out / "checkpoints" / LAST_NAME,
+    )  # fmt: skip
+    if not result.finished:
+        return {"state": result.state, "finished": False}
+    split_data = {"test": (test_files, test_y), "val": (val_files, val_y)}
+    metrics = common.finish(
+        args, runtime, result, model=model, has_test=bool(test_files), labels=index.labels, architecture=I3D,
+        evaluate=lambda split: evaluate(model, *split_data[split], input_config, runtime, loss_kind=args.loss),
+        model_args=model_args, preprocessing=preprocessing, provenance=provenance,
+        checkpoint=f"checkpoints/{BEST_NAME}",
+    )  # fmt: skip
+    return {"state": result.state, "finished": True, "metrics": metrics}
+
+
+if __name__ == "__main__":
+    _args = get_args_parser().parse_args()
+    common.configure_logging(_args.verbose)
+    main(_args)

@@ -1,0 +1,361 @@
+"""python -m signdemo.train.prepare SOURCE... --out DIR [--videos DIR] [--workers N]
+
+Videos + labels -> the keypoint exchange format, through exactly the engine's inference code path:
+`video.read_clip` -> frames of the annotated segment -> `landmarks.extract_clip_landmarks` at the
+extraction rate the recognizer uses -> `features.landmarks_to_features`.
+
+    python -m signdemo.train.prepare WLASL_v0.3.json --videos videos/ --num-classes 100 --out data/wlasl100_kp
+    python -m signdemo.train.prepare nslt_100.json --videos videos/ --class-list wlasl_class_list.txt --out ...
+    python -m signdemo.train.prepare splits/train.csv splits/val.csv splits/test.csv --videos videos/ --out ...
+    python -m signdemo.train.prepare my_signs/ --out data/my_signs_kp          # folder per gloss
+    python -m signdemo.train.prepare synth_data/labels.csv --out data/synth_kp   # python -m signdemo.synth make
+
+Writes into DIR:
+    features.npy          (N, 200, 450) float16, the exchange format (clips without any body pose are left out)
+    manifest.csv          one row per sample: index, sample_id, label, label_id, split, signer, source_path,
+                          frame_start, frame_end, original_frames (source frames of the sign), landmark_rows,
+                          landmarks (the clip's raw landmark file)
+    labels.json           class names, in class-id order
+    prepare_config.json   FeatureConfig, extraction rate, video limits, counts
+    failures.csv          clips that could not be used, and why
+    landmarks/KEY.npz     raw per-clip landmarks (`Landmarks.save`), plus landmarks/progress.jsonl
+
+Resumable: clips whose landmarks are on record are not processed again. Features are rebuilt from
+the landmark files every run, so running again with other feature options (--normalize shoulder,
+...) recomputes the features without MediaPipe; `--landmarks-dir OTHER/landmarks` reuses the
+landmarks of another output folder. Extraction runs in `--workers` processes, each running one
+MediaPipe graph at a time: a fresh graph per clip, as at inference, because the tracking state of
+one clip must not leak into the next.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import logging
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from signdemo.features import NUM_FEATURES, FeatureConfig, landmarks_to_features
+from signdemo.train import script_parser
+from signdemo.train.datasets import (
+    MANIFEST_COLUMNS,
+    SPLITS,
+    DatasetIndex,
+    Sample,
+    add_reader_args,
+    read_from_args,
+    segment_positions,
+)
+
+log = logging.getLogger(__name__)
+
+PROGRESS_NAME = "progress.jsonl"
+FAILURE_COLUMNS = ["sample_id", "label", "label_id", "split", "signer", "source_path", "frame_start",
+                   "frame_end", "status", "error"]  # fmt: skip
+#: Landmark extraction rate of the recognizer (`signdemo.inference.Recognizer(extraction_fps=15)`).
+DEFAULT_EXTRACTION_FPS = 15.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Extraction (one clip per call; runs in worker processes)
+
+
+def _init_worker() -> None:
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def extract_sample(job: tuple) -> dict:
+    """Landmarks of one sample's sign, saved to `landmarks_dir/KEY.npz`; returns its progress record.
+
+    job: (sample, landmarks_dir, video limits dict, extraction fps or None, trim mode).
+    """
+    from signdemo.errors import SigndemoError
+    from signdemo.landmarks import extract_clip_landmarks
+    from signdemo.video import VideoLimits, read_clip
+
+    sample, landmarks_dir, limits, fps, trim = job
+    record = {"key": sample.key, "path": str(sample.path)}
+    t0 = time.perf_counter()
+    try:
+        clip = read_clip(sample.path, VideoLimits(**limits))
+        total = max(int(clip.info.frame_count or 0), int(clip.source_indices[-1]) + 1)
+        pos = segment_positions(clip.source_indices, sample, total, trim)  # (T',) positions into frames
+        clip = dataclasses.replace(clip, frames=clip.frames[pos], source_indices=clip.source_indices[pos])
+        landmarks = extract_clip_landmarks(clip, fps)
+        target = Path(landmarks_dir) / f"{sample.key}.npz"
+        tmp = landmarks.save(target.with_name(target.stem + ".tmp.npz"))
+        os.replace(tmp, target)
+        record.update(
+            status="ok" if landmarks.present[:, 0].any() else "no_person",
+            original_frames=int(clip.source_indices[-1] - clip.source_indices[0] + 1),
+            landmark_rows=len(landmarks),
+            landmarks=target.name,
+            pose_rate=round(landmarks.detection_rate("pose"), 4),
+            hand_rate=round(float(landmarks.any_hand().mean()), 4),
+        )
+    except SigndemoError as exc:
+        record.update(status="error", error=f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # a broken file must not end a run over thousands of clips
+        record.update(status="error", error=f"{type(exc).__name__}: {exc}")
+    record["seconds"] = round(time.perf_counter() - t0, 3)
+    return record
+
+
+def read_progress(landmarks_dir: str | Path) -> dict[str, dict]:
+    """Records of clips already processed (key -> last record); those whose file is gone are dropped."""
+    path = Path(landmarks_dir) / PROGRESS_NAME
+    done: dict[str, dict] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by an interrupted run
+                continue
+            done[rec["key"]] = rec
+    return {
+        k: r for k, r in done.items()
+        if r["status"] == "error" or (Path(landmarks_dir) / r.get("landmarks", "")).is_file()
+    }  # fmt: skip
+
+
+def run_extraction(
+    samples: list[Sample],
+    landmarks_dir: str | Path,
+    *,
+    workers: int = 1,
+    limits: dict | None = None,
+    extraction_fps: float | None = DEFAULT_EXTRACTION_FPS,
+    trim: str = "auto",
+    retry_failed: bool = False,
+) -> dict[str, dict]:
+    """Extract landmarks of every sample not yet on record; returns key -> record for all samples."""
+    landmarks_dir = Path(landmarks_dir)
+    landmarks_dir.mkdir(parents=True, exist_ok=True)
+    done = read_progress(landmarks_dir)
+    if retry_failed:
+        done = {k: r for k, r in done.items() if r["status"] != "error"}
+    todo = [s for s in dict.fromkeys(samples) if s.key not in done]
+    log.info("%d clips: %d already on record, %d to process with %d worker(s)",
+             len(samples), len(samples) - len(todo), len(todo), workers)  # fmt: skip
+    jobs = [(s, str(landmarks_dir), dict(limits or {}), extraction_fps, trim) for s in todo]
+    if jobs:
+        with open(landmarks_dir / PROGRESS_NAME, "a", encoding="utf-8") as progress:
+            for rec in _progress_bar(_map(extract_sample, jobs, workers), total=len(jobs)):
+                progress.write(json.dumps(rec) + "\n")
+                progress.flush()
+                done[rec["key"]] = rec
+                if rec["status"] == "error":
+                    log.warning("%s: %s", rec["path"], rec["error"])
+    return done
+
+
+def _map(fn, jobs: list, workers: int) -> Iterable:
+    if workers <= 1:
+        _init_worker()
+        yield from map(fn, jobs)
+        return
+    # spawn, not fork: MediaPipe and OpenCV hold threads that a forked child would inherit broken.
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(workers, initializer=_init_worker) as pool:
+        yield from pool.imap_unordered(fn, jobs, chunksize=1)
+
+
+def _progress_bar(iterable: Iterable, total: int) -> Iterable:
+    try:
+        from tqdm import tqdm
+    except ImportError:  # tqdm comes with huggingface_hub; fall back to log lines
+        def plain():
+            for i, item in enumerate(iterable, 1):
+                if i == total or i % max(1, total // 20) == 0:
+                    print(f"prepare: {i}/{total} clips", file=sys.stderr, flush=True)
+                yield item
+        return plain()
+    return tqdm(iterable, total=total, unit="clip", desc="landmarks", file=sys.stderr, mininterval=2.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Exchange format
+
+
+def sample_record(sample: Sample) -> dict:
+    """Manifest fields that come from the annotation."""
+    return {
+        "sample_id": sample.sample_id or sample.path.stem, "label": sample.label, "label_id": sample.label_id,
+        "split": sample.split, "signer": sample.signer, "source_path": str(sample.path),
+        "frame_start": sample.frame_start, "frame_end": "" if sample.frame_end is None else sample.frame_end,
+    }  # fmt: skip
+
+
+def build_exchange(
+    out: str | Path,
+    rows: list[dict],
+    labels: list[str],
+    feature_config: FeatureConfig,
+    landmarks_dir: str | Path,
+    *,
+    extra_config: dict | None = None,
+) -> np.ndarray:
+    """Features of every row (in order) from its landmark file -> features.npy, manifest.csv,
+    labels.json and prepare_config.json in `out`. Rows need the manifest fields and `landmarks`.
+    Returns the (N, F, 450) float16 array (memory-mapped)."""
+    from signdemo.landmarks import Landmarks
+
+    out, landmarks_dir = Path(out), Path(landmarks_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / "features.tmp.npy"
+    shape = (len(rows), feature_config.num_frames, NUM_FEATURES)
+    array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=shape)  # (N, F, 450)
+    for i, row in enumerate(rows):
+        lm = Landmarks.load(landmarks_dir / row["landmarks"])
+        array[i] = landmarks_to_features(lm.points, lm.present, feature_config)  # float32 -> float16
+    array.flush()
+    del array
+    os.replace(tmp, out / "features.npy")
+
+    rel = os.path.relpath(landmarks_dir, out)
+    with open(out / "manifest.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(MANIFEST_COLUMNS), extrasaction="ignore")
+        writer.writeheader()
+        for i, row in enumerate(rows):
+            writer.writerow({**row, "index": i, "landmarks": f"{rel}/{row['landmarks']}"})
+    (out / "labels.json").write_text(json.dumps(list(labels), indent=1) + "\n", encoding="utf-8")
+    counts = {s: sum(r["split"] == s for r in rows) for s in SPLITS}
+    config = {
+        "format": "signdemo-keypoints",
+        "feature_config": feature_config.to_dict(),
+        "num_samples": len(rows),
+        "num_classes": len(labels),
+        "counts": counts,
+        "landmarks_dir": rel,
+        **(extra_config or {}),
+    }
+    (out / "prepare_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    log.info("wrote %s: %d samples (%s), %d classes", out / "features.npy", len(rows), counts, len(labels))
+    return np.load(out / "features.npy", mmap_mode="r")
+
+
+def prepare(
+    index: DatasetIndex,
+    out: str | Path,
+    *,
+    feature_config: FeatureConfig = FeatureConfig(),
+    landmarks_dir: str | Path | None = None,
+    workers: int = 1,
+    limits: dict | None = None,
+    extraction_fps: float | None = DEFAULT_EXTRACTION_FPS,
+    trim: str = "auto",
+    retry_failed: bool = False,
+    extra_config: dict | None = None,
+) -> Path:
+    """Extract (resumably) and write the exchange format for `index`; returns `out`."""
+    out = Path(out)
+    landmarks_dir = Path(landmarks_dir) if landmarks_dir else out / "landmarks"
+    index = index.existing()
+    records = run_extraction(index.samples, landmarks_dir, workers=workers, limits=limits,
+                             extraction_fps=extraction_fps, trim=trim, retry_failed=retry_failed)  # fmt: skip
+    rows, failures = [], []
+    for s in index.samples:
+        rec = records[s.key]
+        if rec["status"] == "ok":
+            rows.append({**sample_record(s), **rec})
+        else:
+            failures.append({**sample_record(s), "status": rec["status"],
+                             "error": rec.get("error", "no body pose on any frame")})  # fmt: skip
+    failures += [{**sample_record(s), "status": "missing", "error": "video file not found"} for s in index.missing]
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "failures.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=FAILURE_COLUMNS)
+        writer.writeheader()
+        writer.writerows(failures)
+    if failures:
+        log.warning("%d clips left out (see %s)", len(failures), out / "failures.csv")
+    config = {
+        "source": index.source,
+        "extraction_fps": extraction_fps,
+        "video_limits": dict(limits or {}),
+        "trim": trim,
+        "left_out": len(failures),
+        **(extra_config or {}),
+    }
+    build_exchange(out, rows, index.labels, feature_config, landmarks_dir, extra_config=config)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def add_feature_args(parser: argparse.ArgumentParser) -> None:
+    d = FeatureConfig()
+    g = parser.add_argument_group("features (recorded in the weight bundle; see signdemo.features.FeatureConfig)")
+    g.add_argument("--num-frames", type=int, default=d.num_frames)
+    g.add_argument("--resample", choices=("interpolate", "pad"), default=d.resample)
+    g.add_argument("--normalize", choices=("none", "shoulder"), default=d.normalize)
+    g.add_argument("--hand-order", choices=("left_right", "right_left"), default=d.hand_order)
+    g.add_argument("--velocity", choices=("masked", "raw"), default=d.velocity)
+
+
+def feature_config_from_args(args: argparse.Namespace) -> FeatureConfig:
+    return FeatureConfig(num_frames=args.num_frames, resample=args.resample, normalize=args.normalize,
+                         hand_order=args.hand_order, velocity=args.velocity)  # fmt: skip
+
+
+def add_video_args(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("video decoding (signdemo.video.VideoLimits)")
+    g.add_argument("--max-duration", type=float, default=60.0,
+                   help="longest video to decode, s (raw WLASL videos hold several signs)")  # fmt: skip
+    g.add_argument("--max-side", type=int, default=640, help="downscale frames above this side (as inference)")
+    g.add_argument("--max-frames", type=int, default=7200)
+
+
+def limits_from_args(args: argparse.Namespace) -> dict:
+    return {"max_duration_s": args.max_duration, "max_side": args.max_side, "max_frames": args.max_frames}
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = script_parser("python -m signdemo.train.prepare", __doc__)
+    add_reader_args(parser)
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--landmarks-dir", type=Path, help="where per-clip landmarks live (default OUT/landmarks)")
+    parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="processes (1 = in-process)")
+    parser.add_argument("--extraction-fps", type=float, default=DEFAULT_EXTRACTION_FPS,
+                        help="landmark rows per second, as the recognizer uses (0 = every frame)")  # fmt: skip
+    parser.add_argument("--retry-failed", action="store_true", help="process clips that failed before again")
+    add_feature_args(parser)
+    add_video_args(parser)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    return parser
+
+
+def main(args: argparse.Namespace) -> Path:
+    index = read_from_args(args)
+    log.info("%s: %d samples %s", index.source, len(index.samples), index.counts())
+    return prepare(
+        index,
+        args.out,
+        feature_config=feature_config_from_args(args),
+        landmarks_dir=args.landmarks_dir,
+        workers=args.workers,
+        limits=limits_from_args(args),
+        extraction_fps=args.extraction_fps or None,
+        trim=args.trim,
+        retry_failed=args.retry_failed,
+        extra_config={"command": "python -m signdemo.train.prepare " + " ".join(sys.argv[1:])},
+    )
+
+
+if __name__ == "__main__":
+    _args = get_args_parser().parse_args()
+    logging.basicConfig(level=logging.DEBUG if _args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    main(_args)

@@ -1,0 +1,130 @@
+"""BiGRU trainer: bundle layout the engine loads, seeded reproducibility, resume, torchrun on CPU."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from _keypoint_data import make_prepared, synthetic_landmarks
+
+from signdemo.features import FeatureConfig, landmarks_to_features
+from signdemo.inference import Recognizer
+from signdemo.reports import read_reports
+from signdemo.train import bigru
+from signdemo.train.datasets import PreparedDataset
+from signdemo.weights import BIGRU, load_bundle, read_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--hidden-dim", "16", "--projection-dim", "16", "--batch-size", "8", "--lr", "3e-3", "--threads", "1"]
+METRIC_COLUMNS = ("epoch", "train_loss", "train_top1", "val_loss", "val_top1", "lr")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return make_prepared(tmp_path_factory.mktemp("kp") / "data")
+
+
+def _train(data: Path, out: Path, *extra: str) -> dict:
+    torch.set_num_threads(1)
+    args = bigru.get_args_parser().parse_args([str(data), "--out", str(out), *TINY, *extra])
+    return bigru.main(args)
+
+
+def _history(out: Path) -> list[dict]:
+    with open(out / "reports" / "training_history.csv", newline="") as f:
+        return [{k: row[k] for k in METRIC_COLUMNS} for row in csv.DictReader(f)]
+
+
+def test_two_epochs_write_a_bundle_the_engine_loads_and_scores(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bundle"
+    result = _train(data, out, "--epochs", "2", "--provenance-kind", "demo", "--description", "tiny test model")
+    assert result["finished"]
+    for rel in ("checkpoints/best_bigru_attention_model.pt", "checkpoints/best_bigru_attention_encoder.pt",
+                "checkpoints/last_bigru_attention_model.pt", "metadata/label_to_id.json", "metadata/id_to_label.json",
+                "training_config.json", "signdemo_bundle.json", "reports/final_metrics.json",
+                "reports/training_history.csv", "reports/test_classification_report.json",
+                "reports/test_classification_report.csv", "reports/test_confusion_matrix.npy"):  # fmt: skip
+        assert (out / rel).is_file(), rel
+
+    bundle = load_bundle(out)  # strict, checksums verified
+    assert bundle.architecture == BIGRU
+    assert bundle.labels == ["alpha", "bravo", "charlie"]
+    assert bundle.preprocessing == FeatureConfig().to_dict()
+    assert bundle.provenance["kind"] == "demo" and bundle.provenance["description"] == "tiny test model"
+    assert bundle.model_args["hidden_dim"] == 16
+    manifest = json.loads((out / "signdemo_bundle.json").read_text())
+    assert "reports/final_metrics.json" in manifest["files"]
+    assert "checkpoints/best_bigru_attention_encoder.pt" in manifest["files"]
+
+    features = PreparedDataset.load(data).features
+    pred = Recognizer(bundle, None).predict_features(np.asarray(features[0], dtype=np.float32))
+    assert pred.scores.shape == (3,) and abs(pred.scores.sum() - 1) < 1e-5
+    assert pred.attention.shape == (200,)
+
+    encoder = read_checkpoint(out / "checkpoints" / "best_bigru_attention_encoder.pt")
+    assert set(encoder["model_state_dict"]) == set(bundle.model.encoder_state_dict())
+    reports = read_reports(bundle.reports_dir)
+    assert [row["epoch"] for row in reports.history] == [1, 2]
+    assert reports.metrics["test_total"] == 9 and reports.confusion.shape == (3, 3)
+    config = json.loads((out / "training_config.json").read_text())
+    assert config["lr"] == 3e-3 and config["feature_config"] == FeatureConfig().to_dict()
+
+
+def test_same_seed_same_history_and_resume_continues_identically(data: Path, tmp_path: Path) -> None:
+    full = tmp_path / "full"
+    _train(data, full, "--epochs", "3", "--augment", "affine")
+    part = tmp_path / "part"
+    first = _train(data, part, "--epochs", "3", "--augment", "affine", "--stop-after-epochs", "2")
+    assert not first["finished"] and _history(part) == _history(full)[:2]
+
+    last = read_checkpoint(part / "checkpoints" / "last_bigru_attention_model.pt")
+    assert last["epoch"] == 2 and last["scheduler_state_dict"]["last_epoch"] == 2
+    assert last["optimizer_state_dict"]["state"], "optimizer moments are saved"
+
+    resumed = _train(data, part, "--epochs", "3", "--augment", "affine", "--resume")
+    assert resumed["finished"]
+    assert _history(part) == _history(full)
+    a = read_checkpoint(full / "checkpoints" / "last_bigru_attention_model.pt")["model_state_dict"]
+    b = read_checkpoint(part / "checkpoints" / "last_bigru_attention_model.pt")["model_state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((part / "reports/final_metrics.json").read_text()) == json.loads(
+        (full / "reports/final_metrics.json").read_text()
+    )
+
+
+def test_affine_augmentation_equals_transforming_the_landmarks() -> None:
+    rng = np.random.default_rng(3)
+    lm = synthetic_landmarks(1, rng)
+    lm.present[5:9, 1] = False  # a missing left hand stays missing
+    lm.points[5:9, 33:54] = 0
+    x = landmarks_to_features(lm.points, lm.present)
+    aug = bigru.augment_affine(x, np.random.default_rng(7))
+    r = np.random.default_rng(7)
+    s = 1.0 + r.uniform(-0.1, 0.1)
+    t = np.array([r.uniform(-0.05, 0.05), r.uniform(-0.05, 0.05), 0.0], np.float32)
+    expected = landmarks_to_features(s * lm.points + t, lm.present)
+    np.testing.assert_allclose(aug, expected, atol=1e-5)
+
+
+def test_torchrun_two_cpu_processes_write_the_same_bundle_layout(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "signdemo.train.bigru", str(data), "--out", str(out), "--epochs", "2", *TINY]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    config = json.loads((out / "training_config.json").read_text())
+    assert config["world_size"] == 2
+    bundle = load_bundle(out)
+    assert bundle.labels == ["alpha", "bravo", "charlie"]
+    metrics = read_reports(bundle.reports_dir).metrics
+    assert metrics["test_total"] == 9  # every test sample scored exactly once across the two ranks
+    assert (out / "checkpoints" / "last_bigru_attention_model.pt").is_file()
+    assert len(read_checkpoint(out / "checkpoints" / "last_bigru_attention_model.pt")["rng_states"]) == 2
