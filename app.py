@@ -7,7 +7,7 @@ the background when launched from here), and are shared read-only by every sessi
 SIGNDEMO_WEIGHTS_DIR (local bundles, default weights/), SIGNDEMO_BIGRU / SIGNDEMO_I3D (a bundle
 folder or hf://owner/repo@rev for either model), SIGNDEMO_USE_HUB=0 (never try the hub),
 SIGNDEMO_QUEUE_SIZE (default 16), SIGNDEMO_ALLOW_LOCAL_PATHS (read server folders; default on
-when serving on loopback and not on a Space).
+when serving on loopback and not on a Space), SIGNDEMO_EXAMPLES_DIR (default examples/).
 
 Named API endpoints (gradio_client): /recognize (clip, mirrored -> JSON of both models' answers).
 """
@@ -30,7 +30,8 @@ from signdemo.ui.live import close_session  # noqa: E402
 from signdemo.ui.store import MODEL_TITLES, ModelStore  # noqa: E402
 from signdemo.weights import BIGRU, I3D  # noqa: E402
 
-EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+#: Example clips (and labelled sets for the Inspect tab); SIGNDEMO_EXAMPLES_DIR overrides it for tests.
+EXAMPLES_DIR = Path(os.environ.get("SIGNDEMO_EXAMPLES_DIR") or Path(__file__).resolve().parent / "examples")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -58,13 +59,12 @@ def build_demo(store: ModelStore | None = None, *, examples_dir: Path = EXAMPLES
             # ---------------------------------------------------------------- 1. recognise a clip
             with gr.Tab("Recognise a clip", id="recognise"):
                 with gr.Row(equal_height=False):
-                    with gr.Column(scale=2):
+                    with gr.Column(scale=2) as input_column:
                         video = gr.Video(sources=["upload", "webcam"], label="Clip: record or upload (up to 10 s)",
                                          webcam_options=gr.WebcamOptions(mirror=True), height=340, elem_id="clip-in")  # fmt: skip
                         mirrored = gr.Checkbox(False, label="the clip is mirrored (selfie view)", elem_id="mirrored",
                                                info="Tick only for an uploaded clip saved as a mirror image.")  # fmt: skip
                         run = gr.Button("Recognise", variant="primary", elem_id="recognise-btn")
-                        gr.Markdown(texts.RECOGNISE + "\n\n" + texts.ORIENTATION)
                     with gr.Column(scale=3):
                         gr.Markdown("**Landmarks the keypoint model reads**")
                         overlay = gr.Video(label="landmark overlay", show_label=False, interactive=False,
@@ -88,13 +88,15 @@ def build_demo(store: ModelStore | None = None, *, examples_dir: Path = EXAMPLES
                 recognise_outputs = [overlay, bigru_md, bigru_top, i3d_md, i3d_top, agreement, attention, thumbs,
                                      i3d_time, details]  # fmt: skip
                 clips = sorted(p for p in examples_dir.glob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
-                if clips:
-                    prepare_examples_cache(store)
-                    gr.Examples([[str(p), False] for p in clips], inputs=[video, mirrored], outputs=recognise_outputs,
-                                fn=h.recognize_example, cache_examples=True, cache_mode="lazy",
-                                label="Examples (held-out synthetic clips)")  # fmt: skip
-                else:
-                    gr.Markdown(texts.NO_EXAMPLES)
+                with input_column:  # under the Recognise button (the outputs had to exist first)
+                    if clips:
+                        prepare_examples_cache(store)
+                        gr.Examples([[str(p)] for p in clips], inputs=[video], outputs=recognise_outputs,
+                                    fn=h.recognize_example, cache_examples=True, cache_mode="lazy",
+                                    label="Examples (held-out synthetic clips)", elem_id="examples")  # fmt: skip
+                    else:
+                        gr.Markdown(texts.NO_EXAMPLES)
+                    gr.Markdown(texts.RECOGNISE + "\n\n" + texts.ORIENTATION)
 
             # ---------------------------------------------------------------- 2. live webcam
             with gr.Tab("Live webcam", id="live"):
@@ -142,7 +144,10 @@ def build_demo(store: ModelStore | None = None, *, examples_dir: Path = EXAMPLES
                 predictions_csv = gr.File(label="Per-sample predictions (CSV)", interactive=False)
                 sample = gr.Dropdown(label="Look at a sample", choices=[], elem_id="inspect-sample")
                 with gr.Row():
-                    sample_video = gr.Video(label="overlay / skeleton", interactive=False, autoplay=True, loop=True, height=320)
+                    with gr.Column():
+                        gr.Markdown("**The sample: landmark overlay, or its skeleton for keypoint-only data**")
+                        sample_video = gr.Video(label="overlay / skeleton", show_label=False, interactive=False,
+                                                autoplay=True, loop=True, height=320)  # fmt: skip
                     with gr.Column():
                         sample_md = gr.Markdown()
                         sample_bigru = gr.Label(num_top_classes=5, label="keypoint model")
@@ -234,6 +239,9 @@ STORE = ModelStore.from_env()
 demo = build_demo(STORE)
 
 if __name__ == "__main__":
+    from signdemo.runtime import configure_threads
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_threads()  # all cores for torch (a 2-vCPU Space otherwise gets 1)
     STORE.preload_in_background()  # the first visitor should not wait for the weights
     demo.launch(**launch_kwargs())

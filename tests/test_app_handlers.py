@@ -38,6 +38,17 @@ def _outputs_in_tmp(tmp_path, monkeypatch):
     monkeypatch.setenv("SIGNDEMO_OUTPUT_DIR", str(tmp_path / "outputs"))
 
 
+def final(outputs) -> tuple:
+    """The page's state after a streaming handler: each output's last value that was not a skip."""
+    state = None
+    for values in outputs:
+        if state is None:
+            state = list(values)
+        else:
+            state = [old if isinstance(new, dict) and new == gr.skip() else new for old, new in zip(state, values)]
+    return tuple(state)
+
+
 @pytest.fixture
 def warnings_shown(monkeypatch):
     shown = []
@@ -57,6 +68,18 @@ def test_build_demo_loads_nothing_and_names_the_api(weights, tmp_path):
     assert app.demo is not None and not app.STORE.is_loaded  # the module-level demo, built at import
 
 
+def test_build_demo_with_examples(weights, tmp_path, monkeypatch):
+    import app
+
+    monkeypatch.setenv("GRADIO_EXAMPLES_CACHE", str(tmp_path / "cache"))
+    write_clip(tmp_path / "a.mp4")
+    (tmp_path / "labels.csv").write_text("file,label\na.mp4,hello\n")
+    demo = app.build_demo(ModelStore(weights_dir=weights, use_hub=False), examples_dir=tmp_path)
+    datasets = [b for b in demo.blocks.values() if isinstance(b, gr.Dataset)]
+    assert len(datasets) == 1 and len(datasets[0].samples) == 1
+    assert (tmp_path / "cache" / "signdemo_weights.txt").is_file()
+
+
 def test_weights_banner_labels_demo_weights(store):
     banner = Handlers(store).weights_banner()
     assert banner.count(DEMO_LABEL) == 2
@@ -69,7 +92,7 @@ def test_one_model_missing_the_other_still_works(tmp_path, warnings_shown):
     h = Handlers(store)
     assert "No weights loaded" in h.weights_banner()
     clip = write_clip(tmp_path / "nobody.mp4")
-    out = h.recognize(str(clip), False, None, progress=None)
+    out = final(h.recognize(str(clip), False, None, progress=None))
     _, bigru_md, bigru_top, i3d_md, i3d_top, agreement, *_ = out
     assert i3d_top is None and "No weights loaded" in i3d_md
     assert bigru_top is None and "No answer" in bigru_md  # nobody in the clip
@@ -78,8 +101,8 @@ def test_one_model_missing_the_other_still_works(tmp_path, warnings_shown):
 
 def test_no_person_still_gets_the_rgb_answer_and_a_warning(store, tmp_path, warnings_shown):
     clip = write_clip(tmp_path / "nobody.mp4")
-    overlay, bigru_md, bigru_top, i3d_md, i3d_top, agreement, attention, thumbs, i3d_time, details = Handlers(
-        store).recognize(str(clip), False, None, progress=None)  # fmt: skip
+    overlay, bigru_md, bigru_top, i3d_md, i3d_top, agreement, attention, thumbs, i3d_time, details = final(Handlers(
+        store).recognize(str(clip), False, None, progress=None))  # fmt: skip
     assert bigru_top is None and set(i3d_top) <= set(LABELS) and len(i3d_top) == 5
     assert any("no person" in w.lower() for w in warnings_shown)
     assert "Only the RGB model answered" in agreement
@@ -90,8 +113,12 @@ def test_no_person_still_gets_the_rgb_answer_and_a_warning(store, tmp_path, warn
 def test_recognize_a_real_clip(store, tmp_path, warnings_shown):
     if not WLASL_CLIP.is_file():
         pytest.skip(f"{WLASL_CLIP} is not available (needs ../shared)")
-    overlay, bigru_md, bigru_top, i3d_md, i3d_top, agreement, attention, thumbs, i3d_time, details = Handlers(
-        store).recognize(str(WLASL_CLIP), False, None, progress=None)  # fmt: skip
+    streamed = list(Handlers(store).recognize(str(WLASL_CLIP), False, None, progress=None))
+    assert len(streamed) == 2  # the keypoint answer first, while the I3D runs
+    first, second = streamed
+    assert first[2] is not None and first[4] is None and "Running" in first[3] and "waiting" in first[5]
+    assert second[0] == gr.skip() and second[4] is not None  # the overlay is not sent twice
+    overlay, bigru_md, bigru_top, i3d_md, i3d_top, agreement, attention, thumbs, i3d_time, details = final(streamed)
     assert probe(overlay).codec in ("avc1", "h264")  # browser-playable
     assert len(read_clip(overlay)) == len(read_clip(WLASL_CLIP))  # every decoded frame
     assert DEMO_LABEL in bigru_md and DEMO_LABEL in i3d_md and "Latency" in bigru_md
@@ -106,7 +133,7 @@ def test_recognize_a_real_clip(store, tmp_path, warnings_shown):
 
 def test_mirror_checkbox_flips_the_clip(store, tmp_path, warnings_shown):
     clip = write_clip(tmp_path / "nobody.mp4")
-    *_, details = Handlers(store).recognize(str(clip), True, None, progress=None)
+    *_, details = final(Handlers(store).recognize(str(clip), True, None, progress=None))
     assert details["input"]["mirrored_input"] is True
 
 
@@ -115,7 +142,7 @@ def test_typed_errors_become_gr_error(store, tmp_path, content, fragment):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(content)
     with pytest.raises(gr.Error) as info:
-        Handlers(store).recognize(str(bad), False, None, progress=None)
+        final(Handlers(store).recognize(str(bad), False, None, progress=None))
     assert fragment in info.value.message
     assert list((tmp_path / "outputs").glob("*")) == []  # a failed request leaves no output folder
 
@@ -132,6 +159,29 @@ def test_model_card_shows_only_measured_scores_and_the_leak(store):
     card = cards.model_card(I3D, i3d)
     assert card.metrics == [] and "none shipped with these weights" in card.markdown
     assert "The split may leak" not in card.markdown
+
+
+def test_load_another_bundle_for_one_session(store, tmp_path):
+    from _app_helpers import make_bigru_bundle
+
+    other = make_bigru_bundle(tmp_path / "other-bigru", name="other-bigru")
+    h = Handlers(store, allow_local_paths=True)
+    selection, status, banner = h.load_bundle(str(other), {}, progress=lambda *a, **k: None)
+    assert selection == {BIGRU: str(other)} and "other-bigru" in status and "other-bigru" in banner
+    assert "test-bigru" in h.weights_banner({})  # other sessions keep the defaults
+    assert store.recognizer(selection).bigru.name == "other-bigru"
+    assert "other-bigru" in h.model_cards(selection)[0]
+    assert h.reset_bundles()[0] == {}
+    with pytest.raises(gr.Error, match="switched off"):
+        Handlers(store, allow_local_paths=False).load_bundle(str(other), {}, progress=lambda *a, **k: None)
+
+
+def test_try_these_table_describes_demo_signs(store):
+    rows = Handlers(store).vocabulary_table()
+    assert [r[1] for r in rows if r[0] == "Keypoints"] == LABELS
+    if cards.synth_vocabulary():
+        hello = next(r for r in rows if r[1] == "hello")
+        assert "forehead" in hello[2].lower()  # the synthetic signer's description of its class
 
 
 def test_model_card_without_weights_says_so():

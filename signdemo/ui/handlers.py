@@ -9,11 +9,12 @@ or `gr.Warning` (the request goes on), never a stack trace.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import gradio as gr
 import numpy as np
@@ -28,16 +29,31 @@ from signdemo.weights import ARCHITECTURES, BIGRU, I3D
 log = logging.getLogger(__name__)
 
 
+def _as_gr_error(fn: Callable, exc: SigndemoError) -> gr.Error:
+    log.info("%s: %s: %s", fn.__name__, type(exc).__name__, exc)
+    return gr.Error(str(exc), title=type(exc).__name__.replace("Error", " error"))
+
+
 def user_errors(fn: Callable) -> Callable:
-    """Turn the engine's typed errors into gr.Error with their message (what is wrong, what to do)."""
+    """Turn the engine's typed errors into gr.Error with their message (what is wrong, what to do).
+    Works for plain and generator handlers (gradio streams a generator's yields)."""
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def gen_wrapper(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except SigndemoError as exc:
+                raise _as_gr_error(fn, exc) from None
+
+        return gen_wrapper
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except SigndemoError as exc:
-            log.info("%s: %s: %s", fn.__name__, type(exc).__name__, exc)
-            raise gr.Error(str(exc), title=type(exc).__name__.replace("Error", " error")) from None
+            raise _as_gr_error(fn, exc) from None
 
     return wrapper
 
@@ -87,9 +103,19 @@ class Handlers:
 
     @user_errors
     def recognize(self, video: str | None, mirrored: bool, selection: Selection | None,
-                  progress: gr.Progress = gr.Progress()) -> tuple:  # fmt: skip
-        """Outputs: overlay, BiGRU header, BiGRU top-5, I3D header, I3D top-5, agreement banner,
+                  progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:  # fmt: skip
+        """Yields the outputs twice: when the keypoint model has answered, then with the I3D.
+
+        Outputs: overlay, BiGRU header, BiGRU top-5, I3D header, I3D top-5, agreement banner,
         attention figure, peak thumbnails, I3D-over-time figure, JSON details."""
+        yield from self._recognize(video, mirrored, selection, progress, stream=True)
+
+    @user_errors
+    def recognize_example(self, video: str | None) -> Iterator[tuple]:
+        """An example clip (unmirrored) with the default weights, in one final answer (cached for everyone)."""
+        yield from self._recognize(video, False, None, None, stream=False)
+
+    def _recognize(self, video, mirrored, selection, progress, *, stream: bool) -> Iterator[tuple]:
         from signdemo.video import read_clip
 
         if not video:
@@ -101,21 +127,28 @@ class Handlers:
         report = _progress_adapter(progress)
         report(0.0, "decoding video")
         clip = read_clip(video, recognizer.limits, mirror=bool(mirrored))
-        result = recognizer.recognize(video, mirror=bool(mirrored), clip=clip, progress=report)
+        shown_warnings, overlay, sent = 0, None, False
         with output_dir() as out:
-            report(0.95, "drawing the overlay")
-            view = results.clip_view(result, clip, recognizer, out, reasons)
-        for warning in view.warnings:
-            gr.Warning(warning)
-        return (
-            str(view.overlay) if view.overlay else None,
-            view.headers[BIGRU], view.top[BIGRU], view.headers[I3D], view.top[I3D],
-            view.agreement, view.attention, view.thumbnails, view.i3d_time, view.details,
-        )  # fmt: skip
-
-    def recognize_example(self, video: str | None, mirrored: bool) -> tuple:
-        """An example clip with the default weights (its outputs are cached for everyone)."""
-        return self.recognize(video, mirrored, None, progress=None)
+            for result in recognizer.recognize_stream(video, mirror=bool(mirrored), clip=clip, progress=report):
+                final = "total" in result.timings_ms
+                pending = not final and recognizer.i3d is not None
+                report(0.97 if sent else 0.6 if pending else 0.95, "drawing the results")
+                view = results.clip_view(result, clip, recognizer, out, reasons, pending_i3d=pending, overlay=overlay)
+                overlay = view.overlay  # rendered once, on the first answer
+                for warning in view.warnings[shown_warnings:]:
+                    gr.Warning(warning)
+                shown_warnings = len(view.warnings)
+                if not stream and not final:
+                    continue
+                # After the first answer only the I3D's outputs change (re-sending the overlay would
+                # restart the video player).
+                keep = (lambda value: gr.skip()) if sent else (lambda value: value)
+                yield (
+                    keep(str(view.overlay) if view.overlay else None),
+                    view.headers[BIGRU], keep(view.top[BIGRU]), view.headers[I3D], view.top[I3D],
+                    view.agreement, keep(view.attention), keep(view.thumbnails), view.i3d_time, view.details,
+                )  # fmt: skip
+                sent = True
 
     @user_errors
     def recognize_api(self, video: str | None, mirrored: bool = False) -> dict:
@@ -203,7 +236,8 @@ class Handlers:
         with output_dir() as out:
             csv_path = inspection.write_predictions_csv(evaluation, out / "predictions.csv")
         failed = [r for r in evaluation.results if r.error]
-        status = f"**{dataset.name}**: {len(dataset.samples)} samples ({dataset.kind})" + (
+        n = len(dataset.samples)
+        status = f"**{dataset.name}**: {n} sample{'' if n == 1 else 's'} ({dataset.kind})" + (
             f" · {len(failed)} without any answer (first: {failed[0].error})" if failed else "")
         if dataset.kind == "keypoints":
             status += " · keypoint-only data: the RGB model cannot score it"

@@ -24,7 +24,7 @@ def _style(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
         template="plotly_white",
         font={"size": FONT_SIZE},
         height=height,
-        margin={"l": 60, "r": 20, "t": 60, "b": 55},
+        margin={"l": 60, "r": 40, "t": 60, "b": 55},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
     )
     return fig
@@ -101,7 +101,7 @@ def attention_figure(
             x=peaks, y=attention[peaks] * 100, mode="markers+text", name="peaks",
             marker={"color": PEAK_COLOR, "size": 12, "symbol": "diamond"},
             text=[lab.split(" (")[0] for lab in labels], textposition="top center",
-            textfont={"color": PEAK_COLOR}, hovertemplate="peak at step %{x}<extra></extra>",
+            textfont={"color": PEAK_COLOR}, hovertemplate="peak at step %{x}<extra></extra>", cliponaxis=False,
         ))  # fmt: skip
     fig.update_xaxes(title="feature step (the clip resampled to 200 steps)", range=[-1, len(attention)])
     top = float(attention.max() * 100) if len(attention) else 1.0

@@ -56,12 +56,15 @@ def latency_text(architecture: str, result: ClipResult, pred: Prediction) -> str
     return f"I3D {_ms(t.get('i3d', 0) + t.get('i3d_preprocess', 0))} on {n} frames"
 
 
-def model_header(architecture: str, recognizer: Recognizer, result: ClipResult | None, reason: str | None) -> str:
+def model_header(architecture: str, recognizer: Recognizer, result: ClipResult | None, reason: str | None,
+                 pending: bool = False) -> str:  # fmt: skip
     """Markdown above a model's top-5: its title, weights and latency (or why it has no answer)."""
     bundle = recognizer.bigru if architecture == BIGRU else recognizer.i3d
     lines = [f"### {MODEL_TITLES[architecture]}", weights_line(bundle, reason)]
     pred = None if result is None else (result.bigru if architecture == BIGRU else result.i3d)
-    if pred is not None and result is not None:
+    if pending:
+        lines.append("**Running…** (the RGB model takes a few seconds on a CPU)")
+    elif pred is not None and result is not None:
         lines.append(f"**Latency:** {latency_text(architecture, result, pred)}")
     elif result is not None and architecture in result.errors:
         lines.append(f"**No answer:** {result.errors[architecture]}")
@@ -78,9 +81,12 @@ def top_dict(pred: Prediction | None) -> dict[str, float] | None:
     return out
 
 
-def agreement_html(result: ClipResult) -> str:
-    """A banner saying whether the two models' top-1 agree."""
+def agreement_html(result: ClipResult, pending: bool = False) -> str:
+    """A banner saying whether the two models' top-1 agree (or that the RGB model is still running)."""
     b, m = result.bigru, result.i3d
+    if pending:
+        said = f"keypoints say <b>{html.escape(b.top1)}</b> ({b.probabilities[0]:.0%}); " if b else ""
+        return f'<div class="sd-banner sd-none">{said}waiting for the RGB model…</div>'
     if b is not None and m is not None:
         if result.agree:
             return (f'<div class="sd-banner sd-agree">✔ Both models agree: <b>{html.escape(b.top1)}</b> '
@@ -120,18 +126,20 @@ def peak_thumbnails(result: ClipResult, frames: np.ndarray, source_indices: np.n
 
 
 def clip_view(result: ClipResult, clip, recognizer: Recognizer, out_dir: Path,
-              reasons: dict[str, str | None] | None = None) -> ClipView:  # fmt: skip
+              reasons: dict[str, str | None] | None = None, *, pending_i3d: bool = False,
+              overlay: Path | None = None) -> ClipView:  # fmt: skip
     """Everything the Recognise tab shows. `clip` is the decoded `video.Clip` the result came from;
-    `reasons`: why a model has no weights (architecture -> message)."""
+    `reasons`: why a model has no weights (architecture -> message); `pending_i3d`: the BiGRU
+    answered and the I3D is still running; `overlay`: an overlay already rendered for this clip."""
     from signdemo.overlay import render_overlay
 
     reasons = reasons or {}
     fps = clip.fps
-    overlay = None
-    if result.landmarks is not None:
+    if overlay is None and result.landmarks is not None:
         overlay = render_overlay(out_dir / "overlay.mp4", clip.frames, result.landmarks, fps,
                                  frame_indices=clip.source_indices)  # fmt: skip
-    headers = {a: model_header(a, recognizer, result, reasons.get(a)) for a in (BIGRU, I3D)}
+    headers = {BIGRU: model_header(BIGRU, recognizer, result, reasons.get(BIGRU)),
+               I3D: model_header(I3D, recognizer, result, reasons.get(I3D), pending=pending_i3d)}  # fmt: skip
     top = {BIGRU: top_dict(result.bigru), I3D: top_dict(result.i3d)}
 
     b = result.bigru
@@ -147,6 +155,8 @@ def clip_view(result: ClipResult, clip, recognizer: Recognizer, out_dir: Path,
     if m is not None and m.time_scores is not None and recognizer.i3d is not None:
         i3d_time = plots.i3d_time_figure(m.time_scores, m.time_frames, recognizer.i3d.labels, m.indices,
                                          clip.info.fps or fps)  # fmt: skip
+    elif pending_i3d:
+        i3d_time = plots.empty_figure("The RGB model is running…")
     else:
         i3d_time = plots.empty_figure("No I3D scores to show" + ("" if recognizer.i3d else " (no I3D loaded)"))
 
@@ -154,7 +164,7 @@ def clip_view(result: ClipResult, clip, recognizer: Recognizer, out_dir: Path,
         overlay=overlay,
         headers=headers,
         top=top,
-        agreement=agreement_html(result),
+        agreement=agreement_html(result, pending_i3d),
         attention=attention,
         thumbnails=thumbnails,
         i3d_time=i3d_time,
@@ -174,5 +184,6 @@ def result_details(result: ClipResult, clip) -> dict:
         "width": info.width, "height": info.height, "fps": info.fps, "frames_decoded": len(clip),
         "duration_s": round(len(clip) / clip.fps, 3), "codec": info.codec,
         "mirrored_input": bool(clip.mirrored_input), "scale": round(float(clip.scale), 4),
+        "landmark_frames": len(result.landmarks.points) if result.landmarks is not None else 0,
     }  # fmt: skip
     return out
