@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,7 @@ def _check(args) -> int:
     from signdemo.synth.evaluate import ExtractionStats, format_summary
 
     stats = ExtractionStats()
+    start = time.perf_counter()
     if args.target.isdigit():
         from signdemo.synth.sample import render_sample
         from signdemo.synth.vocabulary import LABELS
@@ -98,7 +100,7 @@ def _check(args) -> int:
                 clip = render_sample(label, 1000 + k * n + i, i, args.seed, fps=args.fps)
                 lm = extract_landmarks(clip.frames, fps=clip.fps)
                 stats.add(clip.keypoints, lm.points, lm.present, lm.image_size, clip.active, clip.handedness, label)
-                _progress(k * n + i + 1, n * len(LABELS), 0.0)
+                _progress(k * n + i + 1, n * len(LABELS), time.perf_counter() - start)
     else:
         from signdemo.synth.dataset import read_labels
         from signdemo.video import VideoLimits, read_clip
@@ -119,7 +121,7 @@ def _check(args) -> int:
                 truth = gt["keypoints"][clip.source_indices] * clip.scale
                 active = gt["active"][clip.source_indices]
             stats.add(truth, lm.points, lm.present, lm.image_size, active, r["handedness"], r["label"])
-            _progress(i + 1, len(rows), 0.0)
+            _progress(i + 1, len(rows), time.perf_counter() - start)
     summary = stats.summary()
     print(format_summary(summary))
     if args.json:

@@ -131,6 +131,7 @@ HAND_SHAPES: dict[str, np.ndarray] = {
     ),
     "flat_o": _hand_points(_uniform(1.0, 0.35, 0.1), "touch", 0.0),  # fingertips meet the thumb
     "c": _hand_points(_uniform(0.55, 0.6, 0.3), "out", 0.0),
+    "bent": _hand_points(_uniform(1.0, 0.2, 0.05), "side", 0.0),  # bent B: flat fingers bent at the knuckles
     "relaxed": _hand_points(_uniform(0.3, 0.4, 0.2), "relaxed", 0.15),
 }
 
@@ -194,20 +195,28 @@ class Key:
     stop: bool = True
 
 
-def rest_key(side: str, jitter: np.ndarray | None = None) -> ArmKey:
-    """Relaxed hand in front of the lower belly (side "d" or "n"), back of the hand to the camera."""
+REST_STYLES = ("belly", "sides")
+
+
+def rest_key(side: str, jitter: np.ndarray | None = None, style: str = "belly") -> ArmKey:
+    """The resting arm of `side` ("d" or "n").
+
+    "belly": relaxed hand in front of the lower belly, back of the hand to the camera;
+    "sides": arm hanging beside the body, hand near the hip (often below the frame's edge,
+    as when a webcam user starts with the hands down).
+    """
     s = 1.0 if side == "d" else -1.0
-    off = np.array([0.3 * s, -0.05, 0.12])
+    if style == "sides":
+        off, anchor = np.array([0.1 * s, 0.25, -0.05]), "waist_d" if side == "d" else "waist_n"
+        fingers, palm, pole = (0.1 * s, 1.0, 0.1), (-1.0 * s, 0.0, 0.1), (0.25 * s, 0.3, -1.0)
+    elif style == "belly":
+        off, anchor = np.array([0.3 * s, -0.05, 0.12]), "belly"
+        fingers, palm, pole = (-0.45 * s, 1.0, 0.15), (-0.2 * s, 0.0, -1.0), (0.35 * s, 1.0, -0.4)
+    else:
+        raise ValueError(f"unknown rest style {style!r}; expected one of {REST_STYLES}")
     if jitter is not None:
         off = off + jitter
-    return ArmKey(
-        "belly",
-        tuple(off),
-        fingers=(-0.45 * s, 1.0, 0.15),
-        palm=(-0.2 * s, 0.0, -1.0),
-        shape="relaxed",
-        pole=(0.35, 1.0, -0.4),
-    )
+    return ArmKey(anchor, tuple(off), fingers=fingers, palm=palm, shape="relaxed", pole=pole)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,6 +265,7 @@ class Timing:
     jitter: float = 0.012  # amplitude of the smooth hand tremor (shoulder widths)
     key_noise: float = 0.025  # per-key position noise (shoulder widths)
     amplitude: float = 1.0  # scales each key's offset from the first key (motion size)
+    rest: str = "belly"  # rest pose before and after the sign (REST_STYLES)
 
     def core_end(self, keys: tuple[Key, ...]) -> float:
         return self.delay + self.approach + (keys[-1].t - keys[0].t) / self.speed
@@ -348,7 +358,7 @@ def perform(
     """
     anc = anchors(body)
     rest_jit = {s: rng.normal(0, 0.03, 3) for s in ("d", "n")}
-    rest = {s: rest_key(s, rest_jit[s]) for s in ("d", "n")}
+    rest = {s: rest_key(s, rest_jit[s], timing.rest) for s in ("d", "n")}
 
     # Key times on the clip clock.
     t0 = timing.delay + timing.approach
@@ -372,7 +382,7 @@ def perform(
     first = {"d": arms[2][0], "n": arms[2][1]}
     base = {s: anc[first[s].at] + np.asarray(first[s].offset) for s in ("d", "n")}
     vecs = []
-    for i, (kd, kn) in enumerate(arms):
+    for kd, kn in arms:
         row = []
         for side, key in (("d", kd), ("n", kn)):
             is_rest = key is rest[side]

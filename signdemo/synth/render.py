@@ -42,7 +42,7 @@ _FINGER_RADII = (0.068, 0.053, 0.055, 0.051, 0.045)  # hand lengths, thumb .. pi
 HAND_STYLE = {"outline": 0.75, "outline_px": 0.7, "fill": 0.9, "band": 1.08, "scale": 1.0}
 
 #: Which hand joint stands for each of the pose model's three hand points.
-POSE_HAND_POINTS = {"pinky": "pinky_mcp", "index": "index_finger_mcp", "thumb": "thumb_ip"}
+POSE_HAND_POINTS = {"pinky": "pinky_mcp", "index": "index_finger_mcp", "thumb": "thumb_mcp"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,7 +175,8 @@ class FigureRenderer:
         return frames, points, depth
 
     def _render_frame(self, perf: Performance, i: int, points: np.ndarray, depth: np.ndarray):
-        sg, b = self.signer, self.signer.body
+        """Draw frame `i` (back to front) and fill its rows of `points` / `depth`."""
+        b = self.signer.body
         img = self.background.copy()
         sway = perf.sway[i]
         roll, yaw, nod = perf.head[i]
@@ -207,12 +208,11 @@ class FigureRenderer:
         b = self.signer.body
         pose = {}
         for side, sgn in (("left", 1.0), ("right", -1.0)):
-            u_eye, v_eye = _FACE["eye"]
-            pose[f"{side}_eye"] = self._head_point(f, sgn * u_eye, v_eye)
-            pose[f"{side}_eye_inner"] = self._head_point(f, sgn * _FACE["eye_inner"][0], _FACE["eye_inner"][1])
-            pose[f"{side}_eye_outer"] = self._head_point(f, sgn * _FACE["eye_outer"][0], _FACE["eye_outer"][1])
-            pose[f"{side}_ear"] = self._head_point(f, sgn * _FACE["ear"][0], _FACE["ear"][1])
-            pose[f"mouth_{side}"] = self._head_point(f, sgn * _FACE["mouth"][0], _FACE["mouth"][1])
+            for feature, pose_name in (("eye", f"{side}_eye"), ("eye_inner", f"{side}_eye_inner"),
+                                       ("eye_outer", f"{side}_eye_outer"), ("ear", f"{side}_ear"),
+                                       ("mouth", f"mouth_{side}")):  # fmt: skip
+                u, v = _FACE[feature]
+                pose[pose_name] = self._head_point(f, sgn * u, v)
             for name, arr in (("shoulder", perf.shoulders), ("elbow", perf.elbows), ("wrist", perf.wrists)):
                 pose[f"{side}_{name}"] = self.project(arr[side][i])
                 depth[schema.index("pose", f"{side}_{name}")] = arr[side][i][2]
@@ -396,7 +396,7 @@ class FigureRenderer:
     # -- arms and hands ---------------------------------------------------------------------------
 
     def _draw_arms(self, img, perf: Performance, i: int) -> None:
-        sg, b = self.signer, self.signer.body
+        """Upper arms, forearms and hands of both sides, sorted back to front by depth."""
         items = []  # (depth, order, callable)
         for k, side in enumerate(("left", "right")):
             sh, el, wr = perf.shoulders[side][i], perf.elbows[side][i], perf.wrists[side][i]

@@ -78,6 +78,7 @@ def _timing(rng: np.random.Generator, sign: SignClass, fps: float) -> Timing:
         jitter=u(0.005, 0.016),
         key_noise=u(0.01, 0.03),
         amplitude=u(0.85, 1.15),
+        rest="sides" if rng.random() < 0.35 else "belly",
     )
     # Keep the clip within MIN..MAX seconds: speed up long performances, pad short ones.
     for _ in range(20):
