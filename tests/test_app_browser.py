@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 
 from _app_helpers import DATA, camera_frames, launched_app, make_keypoint_set, make_weights_dir, write_y4m

@@ -13,6 +13,7 @@ import inspect
 import logging
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -75,6 +76,16 @@ def prepare_examples_cache(store: ModelStore) -> None:
     marker.write_text(fingerprint, encoding="utf-8")
 
 
+def _read(video: str, recognizer, mirrored: bool):
+    """Decode a clip under the recognizer's limits: (Clip, milliseconds). Mirrored input is
+    flipped right after decoding, so everything downstream sees the signer unmirrored."""
+    from signdemo.video import read_clip
+
+    t0 = time.perf_counter()
+    clip = read_clip(video, recognizer.limits, mirror=bool(mirrored))
+    return clip, (time.perf_counter() - t0) * 1000
+
+
 def _progress_adapter(progress: gr.Progress | None) -> Callable[[float, str], None]:
     if progress is None:
         return lambda fraction, message: None
@@ -116,8 +127,6 @@ class Handlers:
         yield from self._recognize(video, False, None, None, stream=False)
 
     def _recognize(self, video, mirrored, selection, progress, *, stream: bool) -> Iterator[tuple]:
-        from signdemo.video import read_clip
-
         if not video:
             raise gr.Error("Record or upload a clip first.")
         recognizer = self.store.recognizer(selection)
@@ -126,13 +135,14 @@ class Handlers:
             raise gr.Error("No weights are loaded for either model: " + "; ".join(filter(None, reasons.values())))
         report = _progress_adapter(progress)
         report(0.0, "decoding video")
-        clip = read_clip(video, recognizer.limits, mirror=bool(mirrored))
+        clip, decode_ms = _read(video, recognizer, mirrored)
         shown_warnings, overlay, sent = 0, None, False
         with output_dir() as out:
             for result in recognizer.recognize_stream(video, mirror=bool(mirrored), clip=clip, progress=report):
                 final = "total" in result.timings_ms
                 pending = not final and recognizer.i3d is not None
                 report(0.97 if sent else 0.6 if pending else 0.95, "drawing the results")
+                result.timings_ms["decode"] = decode_ms
                 view = results.clip_view(result, clip, recognizer, out, reasons, pending_i3d=pending, overlay=overlay)
                 overlay = view.overlay  # rendered once, on the first answer
                 for warning in view.warnings[shown_warnings:]:
@@ -153,13 +163,12 @@ class Handlers:
     @user_errors
     def recognize_api(self, video: str | None, mirrored: bool = False) -> dict:
         """API: both models' top-5, attention, timings and warnings for one clip (default weights)."""
-        from signdemo.video import read_clip
-
         if not video:
             raise gr.Error("no clip given")
         recognizer = self.store.recognizer()
-        clip = read_clip(video, recognizer.limits, mirror=bool(mirrored))
+        clip, decode_ms = _read(video, recognizer, mirrored)
         result = recognizer.recognize(video, mirror=bool(mirrored), clip=clip)
+        result.timings_ms["decode"] = decode_ms
         return results.result_details(result, clip)
 
     def vocabulary_table(self, selection: Selection | None = None) -> list[list[str]]:
