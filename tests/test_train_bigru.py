@@ -128,3 +128,16 @@ def test_torchrun_two_cpu_processes_write_the_same_bundle_layout(data: Path, tmp
     assert metrics["test_total"] == 9  # every test sample scored exactly once across the two ranks
     assert (out / "checkpoints" / "last_bigru_attention_model.pt").is_file()
     assert len(read_checkpoint(out / "checkpoints" / "last_bigru_attention_model.pt")["rng_states"]) == 2
+
+
+def test_init_from_the_published_layout_keeps_the_encoder_and_replaces_the_head() -> None:
+    from _paths import need_shared
+
+    stand_in = need_shared("fixtures", "bigru_seed_layout", "bigru_seed_layout_random.pt")
+    args = bigru.get_args_parser().parse_args(["data", "--out", "x", "--init", str(stand_in)])
+    model, model_args = bigru.build_model(args, num_classes=3, input_dim=450)
+    published = read_checkpoint(stand_in)["model_state_dict"]
+    encoder = model.encoder_state_dict()
+    assert set(encoder) == {k for k in published if not k.startswith("classifier.")}
+    assert all(torch.equal(encoder[k], published[k].to(encoder[k].dtype)) for k in encoder)
+    assert model.classifier.weight.shape == (3, 512) and model_args["num_classes"] == 3

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -15,6 +19,8 @@ from signdemo.inference import Recognizer
 from signdemo.train import i3d
 from signdemo.train.common import sample_rng
 from signdemo.weights import I3D, load_bundle, read_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_train_clip_takes_consecutive_frames_random_crop_and_pads_short_clips() -> None:
@@ -54,24 +60,40 @@ def test_wlasl_loss_is_half_per_frame_bce_half_max_bce() -> None:
     assert torch.allclose(i3d.compute_loss("ce", logits_t, y, 16), F.cross_entropy(logits_t.amax(2), y))
 
 
-@pytest.mark.slow
-def test_tiny_run_writes_a_float16_bundle_the_engine_loads_and_scores(make_video, tmp_path: Path) -> None:
-    torch.set_num_threads(1)
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> Path:
+    """Three tiny mp4 clips (64x48, 12 frames; upscaled to the 256 short side like any input) and a
+    labels.csv: two training clips of different classes, one validation clip."""
+    root = tmp_path_factory.mktemp("i3d_clips")
     rows = ["file,label,signer,split"]
-    for name, label, signer, split in (("a", "wave", "s1", "train"), ("b", "point", "s1", "train"),
-                                       ("c", "wave", "s2", "val")):  # fmt: skip
-        make_video(f"{name}.mp4", codec="mp4v", n=12, width=64, height=48)
+    for k, (name, label, signer, split) in enumerate((("a", "wave", "s1", "train"), ("b", "point", "s1", "train"),
+                                                      ("c", "wave", "s2", "val"))):  # fmt: skip
+        frames = np.zeros((12, 48, 64, 3), np.uint8)
+        for t in range(12):
+            frames[t, 10:30, 4 * t + 8 * k : 4 * t + 8 * k + 12] = (255, 128, 40 * k)
+        writer = cv2.VideoWriter(str(root / f"{name}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 25, (64, 48))
+        for f in frames:
+            writer.write(f)
+        writer.release()
         rows.append(f"{name}.mp4,{label},{signer},{split}")
-    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+TINY = ["--epochs", "1", "--num-frames", "9", "--eval-frames", "9", "--batch-size", "1", "--threads", "1"]
+
+
+@pytest.mark.slow
+def test_tiny_run_writes_a_float16_bundle_the_engine_loads_and_scores(clips: Path, tmp_path: Path) -> None:
+    torch.set_num_threads(1)
     out = tmp_path / "bundle"
-    args = i3d.get_args_parser().parse_args([
-        str(tmp_path / "labels.csv"), "--out", str(out), "--epochs", "1", "--num-frames", "9", "--eval-frames", "9",
-        "--batch-size", "1", "--effective-batch", "2", "--threads", "1", "--save-dtype", "float16",
-        "--provenance-kind", "demo",
-    ])  # fmt: skip
+    args = i3d.get_args_parser().parse_args([str(clips / "labels.csv"), "--out", str(out), *TINY,
+                                             "--effective-batch", "2", "--save-dtype", "float16",
+                                             "--provenance-kind", "demo"])  # fmt: skip
     result = i3d.main(args)
     assert result["finished"]
-    assert len(list((tmp_path / "bundle.frames").glob("*.npy"))) == 3  # decoded once, cached
+    cache = tmp_path / "bundle.frames" / "short256-side640-trim_auto"
+    assert len(list(cache.glob("*.npy"))) == 3  # decoded once, cached
 
     ckpt = read_checkpoint(out / "checkpoints" / "best_i3d_model.pt")
     assert ckpt["model_state_dict"]["logits.conv3d.weight"].dtype == torch.float16
@@ -83,7 +105,36 @@ def test_tiny_run_writes_a_float16_bundle_the_engine_loads_and_scores(make_video
     bundle = load_bundle(out)
     assert bundle.architecture == I3D and bundle.labels == ["wave", "point"]
     assert I3DInputConfig(**bundle.preprocessing) == I3DInputConfig(num_frames=9)
-    frames = np.load(tmp_path / "bundle.frames" / sorted(p.name for p in (tmp_path / "bundle.frames").iterdir())[0])
+    frames = np.load(sorted(cache.glob("*.npy"))[0])
     pred = Recognizer(None, bundle).predict_frames(frames)
     assert pred.scores.shape == (2,) and abs(pred.scores.sum() - 1) < 1e-5
     assert (out / "reports" / "final_metrics.json").is_file()
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes(clips: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
+           "signdemo.train.i3d", str(clips / "labels.csv"), "--out", str(out), *TINY, "--no-hflip"]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    config = json.loads((out / "training_config.json").read_text())
+    assert config["world_size"] == 2 and config["hflip"] is False
+    assert config["effective_batch"] == 16 and config["accumulation_steps"] == 8  # 1 clip x 8 steps x 2 ranks
+    bundle = load_bundle(out)
+    assert bundle.labels == ["wave", "point"]
+    assert json.loads((out / "reports" / "final_metrics.json").read_text())["test_total"] == 1
+
+
+def test_init_loads_a_public_layout_checkpoint_strictly_and_resets_the_head() -> None:
+    from _paths import need_shared
+
+    reference = need_shared("fixtures", "i3d_reference", "i3d_wlasl100_random_fp16.pt")
+    args = i3d.get_args_parser().parse_args(["labels.csv", "--out", "x", "--init", str(reference)])
+    model, model_args = i3d.build_model(args, num_classes=5)
+    state = read_checkpoint(reference)
+    own = model.state_dict()
+    assert own["logits.conv3d.weight"].shape[0] == 5 and model_args == {"num_classes": 5, "in_channels": 3,
+                                                                         "dropout": 0.5}  # fmt: skip
+    assert all(torch.equal(own[k], state[k].float()) for k in state if not k.startswith("logits."))

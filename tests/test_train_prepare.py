@@ -87,6 +87,8 @@ def test_resume_skips_done_clips_records_failures_and_refeatures_without_mediapi
     assert not np.array_equal(first, np.asarray(again.features))
     prepare.prepare(index, tmp_path / "kp", workers=1, retry_failed=True)
     assert calls == [index.samples[1].key]
+    with pytest.raises(SystemExit, match="extracted with"):  # other extraction settings: not mixed in
+        prepare.prepare(index, tmp_path / "kp", workers=1, extraction_fps=30.0)
 
 
 @pytest.mark.slow

@@ -212,6 +212,8 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
     scaler = runtime.grad_scaler()
     criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
     provenance = common.provenance_from_args(args, trainer="signdemo.train.bigru", dataset=dataset_desc)
+    if data.config.get("extraction_fps"):  # the rate the landmarks were extracted at (inference uses 15 by default)
+        provenance["landmark_extraction_fps"] = data.config["extraction_fps"]
 
     state, best_state = common.resume_training(args, runtime, model=model, optimizer=optimizer, scheduler=scheduler,
                                                scaler=scaler, last_name=LAST_NAME, best_name=BEST_NAME)  # fmt: skip

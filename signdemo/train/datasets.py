@@ -73,11 +73,14 @@ class Sample:
 
     @property
     def key(self) -> str:
-        """File-name-safe unique key (used for cache and landmark files)."""
+        """File-name-safe unique key of the clip and its range (names cache and landmark files).
+
+        Built from the file name, its folder's name and the frame range, not the full path, so a
+        data set moved elsewhere keeps its keys (and its prepared landmarks)."""
         base = self.sample_id or self.path.stem
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in base)
-        digest = hashlib.sha1(f"{self.path}|{self.frame_start}|{self.frame_end}".encode()).hexdigest()[:8]
-        return f"{safe}-{digest}"
+        where = f"{self.path.parent.name}/{self.path.name}|{self.frame_start}|{self.frame_end}"
+        return f"{safe}-{hashlib.sha1(where.encode()).hexdigest()[:8]}"
 
 
 @dataclass
@@ -299,7 +302,10 @@ def read_labels_csv(path: str | Path) -> DatasetIndex:
     has_ids = bool(rows) and "label_id" in rows[0]
     if has_ids:
         by_id = {int(r["label_id"]): r["label"] for r in rows}
-        labels = [by_id[i] for i in range(max(by_id) + 1)] if by_id else []
+        labels = [by_id.get(i, f"class_{i}") for i in range(max(by_id) + 1)] if by_id else []
+        if len(by_id) < len(labels):
+            log.warning("%s: class ids %s have no samples; named class_<id>", path.name,
+                        [i for i in range(len(labels)) if i not in by_id])  # fmt: skip
     else:
         labels = list(dict.fromkeys(r["label"] for r in rows))
     ids = {g: i for i, g in enumerate(labels)}

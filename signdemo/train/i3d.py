@@ -21,7 +21,8 @@ off with `--no-hflip` when handedness matters. Evaluation: the inference contrac
 class score = maximum over time of the per-time logits.
 
 Decoded clips are cached as resized uint8 frames (`--cache DIR`, default OUT.frames/, one
-`KEY.npy` (T, H, 256.., 3) per clip) so that epochs do not decode videos again. Outputs: the same
+`KEY.npy` (T, H, W, 3) with a 256 short side per clip, in a subfolder per decoding setting) so
+that epochs do not decode videos again. Outputs: the same
 bundle layout as the BiGRU trainer (checkpoints/best_i3d_model.pt, last_i3d_model.pt, metadata/,
 reports/, training_config.json, signdemo_bundle.json with the I3DInputConfig as preprocessing);
 `--save-dtype float16` halves the size of the best checkpoint.
@@ -270,7 +271,9 @@ def main(args: argparse.Namespace) -> dict:
 def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
     input_config = I3DInputConfig(num_frames=args.eval_frames, resize_short=args.resize_short, crop=args.crop)
     index = read_from_args(args).existing()
-    cache = args.cache or args.out.with_name(args.out.name + ".frames")
+    # Cached frames depend on the decoding settings: one subfolder per combination.
+    cache = (args.cache or args.out.with_name(args.out.name + ".frames")) / (
+        f"short{args.resize_short}-side{args.max_side}-trim_{args.trim}")
     files = build_cache(index, cache, runtime, limits=limits_from_args(args), resize_short=args.resize_short,
                         trim=args.trim)  # fmt: skip
     (train_files, train_y), (val_files, val_y), (test_files, test_y) = (

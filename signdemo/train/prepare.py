@@ -59,6 +59,7 @@ from signdemo.train.datasets import (
 log = logging.getLogger(__name__)
 
 PROGRESS_NAME = "progress.jsonl"
+SETTINGS_NAME = "settings.json"
 FAILURE_COLUMNS = ["sample_id", "label", "label_id", "split", "signer", "source_path", "frame_start",
                    "frame_end", "status", "error"]  # fmt: skip
 #: Landmark extraction rate of the recognizer (`signdemo.inference.Recognizer(extraction_fps=15)`).
@@ -142,6 +143,7 @@ def run_extraction(
     """Extract landmarks of every sample not yet on record; returns key -> record for all samples."""
     landmarks_dir = Path(landmarks_dir)
     landmarks_dir.mkdir(parents=True, exist_ok=True)
+    _check_settings(landmarks_dir, {"extraction_fps": extraction_fps, "video_limits": dict(limits or {}), "trim": trim})
     done = read_progress(landmarks_dir)
     if retry_failed:
         done = {k: r for k, r in done.items() if r["status"] != "error"}
@@ -158,6 +160,20 @@ def run_extraction(
                 if rec["status"] == "error":
                     log.warning("%s: %s", rec["path"], rec["error"])
     return done
+
+
+def _check_settings(landmarks_dir: Path, settings: dict) -> None:
+    """Landmarks on record were extracted with these settings; refuse to mix in other ones."""
+    path = landmarks_dir / SETTINGS_NAME
+    if path.is_file():
+        before = json.loads(path.read_text(encoding="utf-8"))
+        if before != json.loads(json.dumps(settings)):
+            raise SystemExit(
+                f"the landmarks in {landmarks_dir} were extracted with {before}, not {settings}: use another "
+                "--landmarks-dir (or --out), or delete that folder to extract again"
+            )
+    else:
+        path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
 
 
 def _map(fn, jobs: list, workers: int) -> Iterable:
