@@ -3,6 +3,7 @@
 Modules that do the work import no gradio and are tested without it:
 
     store       the loaded models, shared read-only by all sessions (lazy, thread-safe)
+    results     what the Recognise tab shows for one clip (overlay, top-5s, banner, figures, JSON)
     plots       plotly figures (attention, I3D scores over time, confusion matrix, training curves)
     cards       model cards from a bundle's manifest and its `reports/`
     inspection  labelled sets, batch evaluation, per-sample CSV, skeleton animations
