@@ -373,13 +373,19 @@ def _decode(
 
 
 def _clip_fps(info: VideoInfo, times: list[float], n_kept: int, n_read: int) -> float:
-    """Rate of the kept frames: the container's rate unless frames were dropped or it is unknown."""
+    """Rate of the kept frames, in frames per second.
+
+    The container's rate when every frame was kept and the frame timestamps agree with it (within
+    10%); otherwise the rate the timestamps show. Browser recordings (webm from MediaRecorder) often
+    announce their timebase (e.g. 1000) as the frame rate, which would make every later step think
+    the clip is 30x shorter than it is.
+    """
+    span = times[-1] - times[0] if times else 0.0
+    measured = (n_kept - 1) / span if n_kept > 1 and span > 0 else None
     if info.fps is not None and n_kept == n_read:
-        return info.fps
-    span = times[-1] - times[0]
-    if n_kept > 1 and span > 0:
-        return (n_kept - 1) / span
-    return info.fps or _FALLBACK_FPS
+        if measured is None or abs(measured - info.fps) <= 0.1 * info.fps:
+            return info.fps
+    return measured or info.fps or _FALLBACK_FPS
 
 
 # --------------------------------------------------------------------------------------------

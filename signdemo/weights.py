@@ -308,7 +308,17 @@ class Bundle:
         kind = {"demo": "DEMO weights (not an ASL recognizer)", "published": "published weights"}.get(
             self.provenance.get("kind", ""), "user weights"
         )
-        return f"{self.name}: {kind}, {self.num_classes} classes, from {self.source}"
+        return f"{self.name}: {kind}, {self.num_classes} classes, from {self.display_source}"
+
+    @property
+    def display_source(self) -> str:
+        """The source as a user should read it: hf://..., or a path relative to the project."""
+        if self.source.startswith("hf://"):
+            return self.source
+        try:
+            return str(Path(self.source).resolve().relative_to(WEIGHTS_DIR.parent))
+        except ValueError:
+            return self.source
 
 
 def _build_model(architecture: str, model_args: dict) -> nn.Module:

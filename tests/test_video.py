@@ -330,3 +330,15 @@ def test_probe_matches_wlasl_labels():
         assert (info.width, info.height) == (int(row["width"]), int(row["height"])), row["file"]
         assert info.frame_count == int(row["frames"]), row["file"]
         assert info.fps == pytest.approx(float(row["fps"]), abs=0.01), row["file"]
+
+
+def test_clip_fps_trusts_timestamps_over_a_timebase_posing_as_fps(tmp_path):
+    """Browser webm recordings can announce 1000 fps (their timebase) for a 30 fps recording."""
+    from signdemo.video import VideoInfo, _clip_fps
+
+    times = [i / 30 for i in range(60)]
+    liar = VideoInfo(tmp_path / "rec.webm", 1000.0, None, 640, 480, None, "VP80")
+    assert abs(_clip_fps(liar, times, 60, 60) - 30) < 1e-6
+    honest = VideoInfo(tmp_path / "clip.mp4", 29.97, 60, 640, 480, 2.0, "avc1")
+    assert _clip_fps(honest, [i / 29.97 for i in range(60)], 60, 60) == 29.97
+    assert _clip_fps(honest, [0.0], 1, 1) == 29.97

@@ -203,3 +203,12 @@ def test_resolution_order(tmp_path, offline):
     # no I3D anywhere -> a clear error
     with pytest.raises(WeightsNotFoundError, match="no i3d weights"):
         resolve_bundle(I3D, weights_dir=weights, cache_dir=cache)
+
+
+def test_describe_shows_project_relative_paths(tmp_path, monkeypatch):
+    import signdemo.weights as w
+
+    monkeypatch.setattr(w, "WEIGHTS_DIR", tmp_path / "weights")
+    bundle = load_bundle(_small_bundle(tmp_path / "weights" / "demo-bigru"))
+    assert bundle.display_source == "weights/demo-bigru"
+    assert "from weights/demo-bigru" in bundle.describe()
