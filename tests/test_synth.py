@@ -189,6 +189,11 @@ def test_extraction_stats_measure_rates_and_errors():
     assert s["mean_error_px"]["face"] == pytest.approx(5.0, abs=1e-4)
     assert s["mean_error_px"]["right_hand"] == pytest.approx(0.0, abs=1e-4)
     assert s["mean_error_px"]["left_hand"] is None
+    assert s["right_hand_rate_in_frame"] == 0.5 and s["left_hand_rate_in_frame"] == 0.0
+    truth[:2, schema.part_slice("right_hand")] = -5.0  # outside the frame on the detected frames
+    stats = ExtractionStats()
+    stats.add(truth, points, present, (640, 480), np.ones(t, bool), "right")
+    assert stats.summary()["right_hand_rate_in_frame"] == 0.0
 
 
 def test_pose_detection_rate_on_rendered_clips_is_at_least_95_percent():

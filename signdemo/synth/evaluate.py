@@ -41,6 +41,8 @@ class ExtractionStats:
     active_frames: int = 0
     detected: np.ndarray = field(default_factory=lambda: np.zeros(3))  # pose, left, right
     detected_active: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    hand_in_frame: np.ndarray = field(default_factory=lambda: np.zeros(2))  # left, right
+    detected_in_frame: np.ndarray = field(default_factory=lambda: np.zeros(2))
     dominant_active: float = 0.0
     nondominant_active: float = 0.0
     err_sum: dict[str, float] = field(default_factory=dict)
@@ -72,6 +74,13 @@ class ExtractionStats:
         self.active_frames += int(active.sum())
         self.detected += present.sum(axis=0)
         self.detected_active += present[active].sum(axis=0)
+        for k, part in enumerate(("left_hand", "right_hand")):
+            # A hand counts as visible when at least 80% of its ground-truth points are inside.
+            xy = truth_px[:, schema.part_slice(part)]
+            inside = (xy[..., 0] >= 0) & (xy[..., 0] < w) & (xy[..., 1] >= 0) & (xy[..., 1] < h)
+            visible = inside.mean(axis=1) >= 0.8
+            self.hand_in_frame[k] += visible.sum()
+            self.detected_in_frame[k] += (visible & present[:, 1 + k]).sum()
         dom_col = 1 if dominant == "left" else 2
         self.dominant_active += float(present[active, dom_col].sum())
         self.nondominant_active += float(present[active, 3 - dom_col].sum())
@@ -94,6 +103,8 @@ class ExtractionStats:
             "pose_rate": float(self.detected[0] / n),
             "left_hand_rate": float(self.detected[1] / n),
             "right_hand_rate": float(self.detected[2] / n),
+            "left_hand_rate_in_frame": float(self.detected_in_frame[0] / max(self.hand_in_frame[0], 1)),
+            "right_hand_rate_in_frame": float(self.detected_in_frame[1] / max(self.hand_in_frame[1], 1)),
             "pose_rate_active": float(self.detected_active[0] / a),
             "dominant_hand_rate_active": self.dominant_active / a,
             "nondominant_hand_rate_active": self.nondominant_active / a,
@@ -114,6 +125,8 @@ def format_summary(s: dict) -> str:
         f"frames: {s['frames']} ({s['active_frames']} during the sign)",
         f"pose detected:        {100 * s['pose_rate']:.1f}% of frames",
         f"left hand detected:   {100 * s['left_hand_rate']:.1f}%   right hand: {100 * s['right_hand_rate']:.1f}%",
+        f"  when inside the frame: left {100 * s['left_hand_rate_in_frame']:.1f}%   right "
+        f"{100 * s['right_hand_rate_in_frame']:.1f}%",
         f"during the sign:      pose {100 * s['pose_rate_active']:.1f}%, dominant hand "
         f"{100 * s['dominant_hand_rate_active']:.1f}%, other hand {100 * s['nondominant_hand_rate_active']:.1f}%",
         "mean error vs ground truth (pixels, frames where the part was found):",

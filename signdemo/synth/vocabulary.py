@@ -119,7 +119,7 @@ def _raise_hand() -> tuple[Key, ...]:
 def _eat() -> tuple[Key, ...]:
     # The hand comes in diagonally from the dominant side, back to the camera, with the fingers
     # bent at the knuckles but straight (not bunched), so they show along their length instead of
-    # hiding behind the knuckles (MediaPipe found the bunched hand on ~40% of frames, this ~60%).
+    # hiding behind the knuckles (MediaPipe found the bunched hand on ~40% of frames, this ~55%).
     touch = ArmKey("mouth", (0.2, 0.03, 0.22), fingers=(-0.75, -0.65, -0.25), palm=(0.0, 0.2, -1.0),
                    shape="bent", pole=(0.7, 1.0, -0.2))  # fmt: skip
     away = replace(touch, offset=(0.26, 0.15, 0.34))
