@@ -21,7 +21,7 @@ import torch
 
 from signdemo.errors import NoPersonDetectedError, SigndemoError
 from signdemo.features import FeatureConfig, feature_frame_positions, landmarks_to_features
-from signdemo.runtime import I3DRunner, RuntimeOptions, extract_landmarks_parallel
+from signdemo.runtime import I3DRunner, RuntimeOptions, extract_landmarks_parallel, torch_threads
 from signdemo.weights import BIGRU, I3D, Bundle, resolve_bundle
 
 if TYPE_CHECKING:
@@ -176,7 +176,8 @@ class Recognizer:
             raise SigndemoError("no BiGRU-attention weights are loaded")
         t0 = time.perf_counter()
         x = torch.from_numpy(np.asarray(features, dtype=np.float32))[None]  # (1, 200, 450)
-        out = self.bigru.model.forward_with_attention(x)
+        with torch_threads(self.runtime.bigru_threads):
+            out = self.bigru.model.forward_with_attention(x)
         probs = torch.softmax(out.logits.float(), dim=1)[0].numpy()  # (C,)
         labels, p, idx = _topk(probs, self.bigru.labels, self.top_k)
         return Prediction(

@@ -8,11 +8,12 @@ Two paths for the I3D, so every speed-up can be checked against a plain one:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from typing import Iterator, Literal
 
 import numpy as np
 import torch
@@ -39,6 +40,24 @@ def configure_threads(num_threads: int | None = None) -> int:
     return torch.get_num_threads()
 
 
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Intra-op threads for the current thread only (torch's setting is per thread), restored after.
+
+    The BiGRU runs 200 small sequential GRU steps: one thread is faster than two, which spend more
+    time synchronising than computing (and much slower when another job holds the other core).
+    """
+    if not n:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @dataclass(frozen=True)
 class RuntimeOptions:
     """Speed settings of a `Recognizer`. `fast=False` is the float32 eager reference."""
@@ -48,6 +67,7 @@ class RuntimeOptions:
     channels_last: bool = True
     compile: bool = False
     landmark_workers: int = 2
+    bigru_threads: int = 1
 
     @property
     def use_bf16(self) -> bool:
@@ -59,7 +79,8 @@ class RuntimeOptions:
 
     @classmethod
     def reference(cls) -> "RuntimeOptions":
-        return cls(fast=False, precision="float32", channels_last=False, compile=False, landmark_workers=1)
+        return cls(fast=False, precision="float32", channels_last=False, compile=False, landmark_workers=1,
+                   bigru_threads=0)
 
 
 class I3DRunner:

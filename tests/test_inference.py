@@ -140,3 +140,19 @@ def test_cli_reports_bad_clip(bundles, tmp_path, capsys):
     bad.write_bytes(b"")
     code = cli_main(["predict", str(bad), "--bigru", str(bundles / "bigru"), "--i3d", str(bundles / "i3d")])
     assert code == 1 and "empty" in capsys.readouterr().out.lower()
+
+
+def test_bigru_single_thread_fast_path_gives_the_same_answer(bundles):
+    from signdemo.runtime import torch_threads
+
+    bigru = load_bundle(bundles / "bigru")
+    fast = Recognizer(bigru, None, runtime=RuntimeOptions())
+    ref = Recognizer(bigru, None, runtime=RuntimeOptions.reference())
+    x = np.random.default_rng(1).normal(size=(200, 450)).astype(np.float32)
+    before = torch.get_num_threads()
+    a, b = fast.predict_features(x), ref.predict_features(x)
+    assert torch.get_num_threads() == before  # restored
+    assert np.allclose(a.scores, b.scores, atol=1e-5) and np.allclose(a.attention, b.attention, atol=1e-6)
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
