@@ -37,6 +37,21 @@ def test_train_clip_takes_consecutive_frames_random_crop_and_pads_short_clips() 
     assert torch.equal(again, i3d.train_clip(frames, sample_rng(0, 1, 0), num_frames=8, size=224, hflip=True))
 
 
+def test_spread_sampling_covers_the_whole_clip_in_order() -> None:
+    frames = np.zeros((40, 256, 256, 3), np.uint8)
+    frames[:] = np.arange(40, dtype=np.uint8)[:, None, None, None]
+    seen = []
+    for seed in range(5):
+        x = i3d.train_clip(frames, sample_rng(seed, 1, 0), num_frames=8, size=224, hflip=False, sampling="spread")
+        v = np.rint((x[0, :, 0, 0].numpy() + 1) / 2 * 255).astype(int)
+        assert x.shape == (3, 8, 224, 224) and np.all(np.diff(v) > 0)  # in order, no repeats
+        assert np.all(v // 5 == np.arange(8))  # one frame from each fifth-of-a-second segment
+        seen.append(tuple(v))
+    assert len(set(seen)) > 1  # jittered from epoch to epoch
+    short = i3d.train_clip(frames[:5], sample_rng(0, 1, 0), num_frames=9, size=224, hflip=False, sampling="spread")
+    assert short.shape[1] == 9
+
+
 def test_horizontal_flip_mirrors_the_crop() -> None:
     frames = np.zeros((9, 224, 224, 3), np.uint8)
     frames[:, :, :50] = 255  # bright left edge

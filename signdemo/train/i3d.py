@@ -108,10 +108,21 @@ def build_cache(index: DatasetIndex, cache: Path, runtime: common.Runtime, *, li
 # Clips
 
 
-def train_clip(frames: np.ndarray, rng: np.random.Generator, *, num_frames: int, size: int, hflip: bool) -> torch.Tensor:
-    """WLASL training crop of cached frames (T, H, W, 3) uint8 -> (3, num_frames, size, size) in [-1, 1]."""
+def train_clip(frames: np.ndarray, rng: np.random.Generator, *, num_frames: int, size: int, hflip: bool,
+               sampling: str = "consecutive") -> torch.Tensor:
+    """WLASL training crop of cached frames (T, H, W, 3) uint8 -> (3, num_frames, size, size) in [-1, 1].
+
+    sampling: "consecutive" (WLASL: `num_frames` consecutive frames at a random start) or "spread"
+    (one random frame in each of `num_frames` equal segments of the whole clip, in order: the
+    training counterpart of the evaluation's evenly spread frames, for short-window models that
+    must see the whole sign).
+    """
     t = len(frames)
-    if t > num_frames:
+    if sampling == "spread":
+        edges = np.linspace(0, t, num_frames + 1)
+        idx = np.minimum(np.floor(edges[:-1] + rng.random(num_frames) * (edges[1:] - edges[:-1])), t - 1)
+        idx = idx.astype(np.int64)
+    elif t > num_frames:
         start = int(rng.integers(0, t - num_frames + 1))
         idx = np.arange(start, start + num_frames)
     else:  # pad by repeating the first frame before or the last frame after (WLASL's pad)
@@ -127,9 +138,10 @@ def train_clip(frames: np.ndarray, rng: np.random.Generator, *, num_frames: int,
 
 class ClipDataset(Dataset):
     def __init__(self, files: list[Path], targets: np.ndarray, *, num_frames: int, size: int, hflip: bool,
-                 seed: int) -> None:  # fmt: skip
+                 seed: int, sampling: str = "consecutive") -> None:  # fmt: skip
         self.files, self.targets = files, targets
         self.num_frames, self.size, self.hflip, self.seed, self.epoch = num_frames, size, hflip, seed, 0
+        self.sampling = sampling
 
     def __len__(self) -> int:
         return len(self.files)
@@ -137,7 +149,8 @@ class ClipDataset(Dataset):
     def __getitem__(self, i: int):
         frames = np.load(self.files[i], mmap_mode="r")
         rng = common.sample_rng(self.seed, self.epoch, i)
-        x = train_clip(frames, rng, num_frames=self.num_frames, size=self.size, hflip=self.hflip)
+        x = train_clip(frames, rng, num_frames=self.num_frames, size=self.size, hflip=self.hflip,
+                       sampling=self.sampling)
         return x, int(self.targets[i]), i
 
 
@@ -235,7 +248,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--clip-grad", type=float, default=0.0, help="max gradient norm (0 = off, as WLASL)")
     g.add_argument("--patience", type=int, default=0, help="early stopping on val top-1 (0 = off, as WLASL)")
     g.add_argument("--dropout", type=float, default=0.5)
-    g.add_argument("--num-frames", type=int, default=64, help="consecutive frames per training clip")
+    g.add_argument("--num-frames", type=int, default=64, help="frames per training clip")
+    g.add_argument("--train-sampling", choices=("consecutive", "spread"), default="consecutive",
+                   help="consecutive frames at a random start (WLASL) or spread over the whole clip")
     g.add_argument("--eval-frames", type=int, default=64, help="frames sampled over a clip at evaluation and inference")
     g.add_argument("--resize-short", type=int, default=256)
     g.add_argument("--crop", type=int, default=224)
@@ -302,7 +317,7 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
             counts={"train": len(train_files), "val": len(val_files), "test": len(test_files)}))  # fmt: skip
 
     train_set = ClipDataset(train_files, train_y, num_frames=args.num_frames, size=args.crop, hflip=args.hflip,
-                            seed=args.seed)  # fmt: skip
+                            seed=args.seed, sampling=args.train_sampling)  # fmt: skip
     loader, set_epoch = common.train_loader(train_set, args, runtime)
 
     def train_epoch(epoch: int) -> dict:
