@@ -31,7 +31,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", default="bigru_attention,i3d", help="comma-separated models to run")
     p.add_argument("--mirror", action="store_true", help="the clip is mirrored (selfie view): flip it back")
     p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--extraction-fps", type=float, default=15.0, help="landmark extraction rate (0 = every frame)")
+    p.add_argument("--extraction-fps", type=float, default=None,
+                   help="landmark extraction rate (default: the BiGRU bundle's, else 15; 0 = every frame)")
     p.add_argument("--max-duration", type=float, default=10.0, help="refuse clips longer than this (s)")
     p.add_argument("--no-hub", action="store_true", help="never try the Hugging Face hub")
 
@@ -54,7 +55,7 @@ def _load(args) -> "Recognizer":  # noqa: F821
         bigru=args.bigru,
         i3d=args.i3d,
         limits=VideoLimits(max_duration_s=args.max_duration),
-        extraction_fps=args.extraction_fps or None,
+        **({} if args.extraction_fps is None else {"extraction_fps": args.extraction_fps or None}),
         top_k=args.top_k,
     )
     if "bigru_attention" not in models:

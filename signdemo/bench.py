@@ -44,7 +44,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=0, help="use at most this many clips (0 = all)")
     p.add_argument("--bigru", help="BiGRU bundle (default: the resolved one)")
     p.add_argument("--i3d", help="I3D bundle (default: the resolved one)")
-    p.add_argument("--extraction-fps", type=float, default=15.0)
+    p.add_argument("--extraction-fps", type=float, default=None,
+                   help="landmark extraction rate (default: the BiGRU bundle's, else 15)")
     p.add_argument("--i3d-frames", type=int, default=64, help="frames sampled per clip for the I3D")
     p.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"])
     p.add_argument("--compile", action="store_true", help="torch.compile the fast I3D path")
@@ -137,8 +138,8 @@ def run(args) -> dict:
 
     t = time.perf_counter()
     options = RuntimeOptions(precision=args.precision, compile=args.compile, landmark_workers=args.workers)
-    rec = Recognizer.from_defaults(bigru=args.bigru, i3d=args.i3d, extraction_fps=args.extraction_fps,
-                                   runtime=options)  # fmt: skip
+    rate = {} if args.extraction_fps is None else {"extraction_fps": args.extraction_fps}
+    rec = Recognizer.from_defaults(bigru=args.bigru, i3d=args.i3d, runtime=options, **rate)
     load_s = time.perf_counter() - t
     i3d_cfg = rec.i3d_config.__class__(**{**rec.i3d.preprocessing, "num_frames": args.i3d_frames}) if rec.i3d else None
     reference = None
@@ -199,7 +200,7 @@ def run(args) -> dict:
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpus": os.cpu_count(), "torch_threads": threads, "torch": torch.__version__,
                     "bf16": options.use_bf16},  # fmt: skip
-        "settings": {"clips": str(args.clips), "n_clips": len(clips), "extraction_fps": args.extraction_fps,
+        "settings": {"clips": str(args.clips), "n_clips": len(clips), "extraction_fps": rec.extraction_fps,
                      "i3d_frames": args.i3d_frames, "landmark_workers": args.workers,
                      "i3d_fast_path": rec.i3d_runner.description if rec.i3d_runner else None,
                      "bigru": rec.bigru.describe() if rec.bigru else None,

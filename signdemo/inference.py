@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Landmark rows per second extracted from a clip when the BiGRU bundle records no rate of its own
+#: (the features resample to 200 steps anyway; the training data preparation uses the same rate).
+DEFAULT_EXTRACTION_FPS = 15.0
+_FROM_BUNDLE = -1.0
+
 #: Progress callback: (fraction done in [0, 1], what is happening).
 Progress = Callable[[float, str], None]
 
@@ -125,7 +130,7 @@ class Recognizer:
         i3d: Bundle | None,
         *,
         limits: "VideoLimits | None" = None,
-        extraction_fps: float | None = 15.0,
+        extraction_fps: float | None = _FROM_BUNDLE,
         top_k: int = 5,
         i3d_reduce: str = "max",
         runtime: RuntimeOptions = RuntimeOptions(),
@@ -139,6 +144,10 @@ class Recognizer:
         self.bigru = bigru
         self.i3d = i3d
         self.limits = limits or VideoLimits()
+        if extraction_fps == _FROM_BUNDLE:
+            recorded = (bigru.provenance if bigru else {}).get("landmark_extraction_fps")
+            extraction_fps = float(recorded) if recorded else DEFAULT_EXTRACTION_FPS
+        #: Rate of the landmark rows (None: every decoded frame).
         self.extraction_fps = extraction_fps
         self.top_k = top_k
         self.i3d_reduce = i3d_reduce
@@ -276,6 +285,7 @@ class Recognizer:
         progress(0.0, "decoding video")
         clip = clip or read_clip(path, self.limits, mirror=mirror)
         result.info = clip.info
+        result.warnings += clip.warnings  # about the input itself (truncated, very short, ...)
         result.timings_ms["decode"] = (time.perf_counter() - t0) * 1000
 
         if BIGRU in models and self.bigru is not None:

@@ -156,3 +156,13 @@ def test_bigru_single_thread_fast_path_gives_the_same_answer(bundles):
     with torch_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def test_extraction_rate_comes_from_the_bundle(bundles):
+    from signdemo.inference import DEFAULT_EXTRACTION_FPS
+
+    bigru = load_bundle(bundles / "bigru")
+    assert Recognizer(bigru, None).extraction_fps == DEFAULT_EXTRACTION_FPS
+    bigru.provenance = {**bigru.provenance, "landmark_extraction_fps": 10}
+    assert Recognizer(bigru, None).extraction_fps == 10
+    assert Recognizer(bigru, None, extraction_fps=None).extraction_fps is None  # explicit: every frame

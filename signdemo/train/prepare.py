@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from signdemo.features import NUM_FEATURES, FeatureConfig, landmarks_to_features
+from signdemo.inference import DEFAULT_EXTRACTION_FPS  # the recognizer's rate
 from signdemo.train import script_parser
 from signdemo.train.datasets import (
     MANIFEST_COLUMNS,
@@ -62,8 +63,6 @@ PROGRESS_NAME = "progress.jsonl"
 SETTINGS_NAME = "settings.json"
 FAILURE_COLUMNS = ["sample_id", "label", "label_id", "split", "signer", "source_path", "frame_start",
                    "frame_end", "status", "error"]  # fmt: skip
-#: Landmark extraction rate of the recognizer (`signdemo.inference.Recognizer(extraction_fps=15)`).
-DEFAULT_EXTRACTION_FPS = 15.0
 
 
 # ---------------------------------------------------------------------------------------------
