@@ -16,7 +16,14 @@ unmirrored, as dataset videos do.
 
 Caps (`VideoLimits`) are checked against the container's metadata before decoding, and again while
 decoding, because metadata can be missing or wrong (a webm recorded by a browser has no duration;
-a damaged file can claim anything).
+a damaged file can claim anything). Kept frames are written into one preallocated array (sized from
+the header's frame count when there is one), never collected in a list and stacked, so a clip
+costs its frames' memory once, not twice.
+
+What is not a video gets a message that says what it is: a still image (by its signature), an
+audio-only file or a container with no track at all (by asking FFmpeg through PyAV, only after
+OpenCV failed to open it). A file that decodes but looks wrong (far fewer frames than its header
+announces, or very short) still gives a `Clip`, with user-facing notes in `Clip.warnings`.
 
 Frames are numpy uint8 BGR arrays (H, W, 3), as OpenCV decodes them.
 """
@@ -27,7 +34,7 @@ import logging
 import math
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -62,6 +69,9 @@ _IMAGE_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
     (b"MM\x00*", 0, "TIFF"),
 )
 
+#: Clips shorter than this (seconds) are decoded but flagged: an isolated sign takes about 1-3 s.
+_SHORT_CLIP_S = 0.3
+
 _REENCODE_HINT = "Re-export it as an mp4 (H.264), e.g. `ffmpeg -i INPUT -c:v libx264 OUTPUT.mp4`."
 
 
@@ -74,9 +84,10 @@ class VideoLimits:
     max_pixels: int = 4096 * 2160  # refuse larger frames (VideoTooLargeError) before decoding
     max_fps: float = 120.0  # higher-rate clips are decimated while decoding
     max_frames: int = 1200  # hard cap on decoded (kept) frames
+    min_frames: int = 2  # refuse clips with fewer decoded frames (NoFramesError): one frame is a still
 
     def __post_init__(self) -> None:
-        for name in ("max_duration_s", "max_side", "max_pixels", "max_fps", "max_frames"):
+        for name in ("max_duration_s", "max_side", "max_pixels", "max_fps", "max_frames", "min_frames"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"VideoLimits.{name} must be positive, got {getattr(self, name)!r}")
 
@@ -112,6 +123,8 @@ class Clip:
     info: VideoInfo
     scale: float  # downscale factor applied (1.0 = none): frame size = source size * scale
     mirrored_input: bool  # True if the input was mirrored and has been flipped back
+    #: What the user should know about the input although it decoded (truncated, very short, ...).
+    warnings: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -172,15 +185,49 @@ def _check_file(path: Path) -> None:
             )
 
 
+def _streams(path: Path) -> tuple[list[str], list[str]] | None:
+    """(video codecs, audio codecs) of the file as FFmpeg parses it (through PyAV); None when
+    PyAV is missing or the file is no container FFmpeg knows."""
+    try:
+        import av
+    except ImportError:  # pragma: no cover - av is in requirements.txt
+        return None
+    try:
+        with av.open(str(path)) as container:
+            video = [getattr(s.codec_context, "name", None) or "unknown" for s in container.streams.video]
+            audio = [getattr(s.codec_context, "name", None) or "unknown" for s in container.streams.audio]
+    except Exception:  # noqa: BLE001 - any failure means the same: FFmpeg cannot parse it either
+        return None
+    return video, audio
+
+
+def _not_a_video(path: Path) -> UnreadableVideoError | NoFramesError:
+    """The error for a file OpenCV cannot open, as specific as FFmpeg lets us be."""
+    streams = _streams(path)
+    if streams is not None:
+        video, audio = streams
+        if not video and audio:
+            return UnreadableVideoError(
+                f"{path.name} holds only audio ({', '.join(audio)}) and no video track. Upload a video "
+                "clip of the sign (mp4, webm, mov or avi)."
+            )
+        if not video:
+            return NoFramesError(
+                f"{path.name} is a container with no video track and no frames: the recording is "
+                "empty. Record or upload the clip again."
+            )
+    return UnreadableVideoError(
+        f"{path.name} ({path.stat().st_size} bytes) cannot be opened as a video: it is not a "
+        f"video file, it is truncated, or its container is not supported. {_REENCODE_HINT}"
+    )
+
+
 def _open(path: Path) -> cv2.VideoCapture:
     _check_file(path)
     cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     if not cap.isOpened():
         cap.release()
-        raise UnreadableVideoError(
-            f"{path.name} ({path.stat().st_size} bytes) cannot be opened as a video: it is not a "
-            f"video file, it is truncated, or its container is not supported. {_REENCODE_HINT}"
-        )
+        raise _not_a_video(path)
     # Apply the display matrix (portrait phone clips); OpenCV 4.11 leaves it off by default.
     cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
     return cap
@@ -292,22 +339,38 @@ def read_clip(path: str | os.PathLike, limits: VideoLimits = VideoLimits(), mirr
     finally:
         cap.release()
     frames, indices, times, scale = decoded
-    if not frames:
+    if not len(frames):
         raise _no_frames(info)
+    if len(frames) < limits.min_frames:
+        raise NoFramesError(
+            f"{path.name} holds only {len(frames)} frame{'' if len(frames) == 1 else 's'}: that is a still "
+            "picture, not a sign. Record the whole sign (an isolated sign takes 1-3 s) and try again."
+        )
     n_read = int(indices[-1]) + 1
+    warnings = []
     if info.frame_count is not None and n_read < 0.9 * info.frame_count:
         logger.warning(
             "%s: decoded %d of the %d frames the header announces (truncated or damaged file?)",
             path.name, n_read, info.frame_count,
         )  # fmt: skip
+        warnings.append(
+            f"only {n_read} of the {info.frame_count} frames the file announces could be decoded: it is "
+            "probably truncated (an interrupted upload or recording), so the end of the sign may be missing"
+        )
     clip = Clip(
-        frames=np.stack(frames),  # (T, H, W, 3)
+        frames=frames,  # (T, H, W, 3)
         source_indices=np.asarray(indices, dtype=np.int64),
         fps=_clip_fps(info, times, len(frames), n_read),
         info=info,
         scale=scale,
         mirrored_input=mirror,
+        warnings=warnings,
     )
+    if clip.duration_s < _SHORT_CLIP_S:
+        clip.warnings.append(
+            f"the clip lasts only {clip.duration_s:.2f} s ({len(clip)} frames); an isolated sign takes "
+            "about 1-3 s, so the answers will be unreliable"
+        )
     logger.debug(
         "%s: %d frames %dx%d at %.4g fps (scale %.3g, codec %s)",
         path.name, len(clip), clip.frames.shape[2], clip.frames.shape[1], clip.fps, scale, info.codec,
@@ -315,12 +378,60 @@ def read_clip(path: str | os.PathLike, limits: VideoLimits = VideoLimits(), mirr
     return clip
 
 
+class _FrameBuffer:
+    """Frames written in place into one (capacity, H, W, 3) uint8 array.
+
+    Collecting frames in a list and stacking them holds every frame twice at the end; here the
+    array is allocated once (the capacity comes from the header's frame count when known) and, if
+    the header was wrong or silent, grown and finally trimmed with `ndarray.resize`, a `realloc`
+    that the C library does by remapping pages for large blocks rather than copying them.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(1, capacity)
+        self.array: np.ndarray | None = None
+        self.count = 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def append(self, frame: np.ndarray) -> None:
+        if self.array is None:
+            self.array = np.empty((self.capacity, *frame.shape), dtype=np.uint8)  # (capacity, H, W, 3)
+        elif self.count == len(self.array):
+            # No views of the array exist (only this object holds it), so an unchecked resize is safe.
+            self.array.resize((2 * len(self.array), *self.array.shape[1:]), refcheck=False)
+        self.array[self.count] = frame
+        self.count += 1
+
+    def frames(self) -> np.ndarray:
+        """The (T, H, W, 3) frames written so far ((0, 0, 0, 3) if none)."""
+        if self.array is None:
+            return np.zeros((0, 0, 0, 3), dtype=np.uint8)
+        if self.count < len(self.array):
+            self.array.resize((self.count, *self.array.shape[1:]), refcheck=False)
+        frames, self.array = self.array, None
+        return frames
+
+
+def _expected_frames(info: VideoInfo, limits: VideoLimits) -> int:
+    """How many frames `_decode` will probably keep: from the header when it has a frame count,
+    else a modest start (the buffer grows)."""
+    if info.frame_count is None:
+        return min(64, limits.max_frames)
+    kept = info.frame_count
+    if info.fps is not None and info.fps > limits.max_fps:
+        kept = math.ceil(info.frame_count * limits.max_fps / info.fps) + 1  # +1: decimation rounding
+    return min(kept, limits.max_frames)
+
+
 def _decode(
     cap: cv2.VideoCapture, info: VideoInfo, limits: VideoLimits, mirror: bool
-) -> tuple[list[np.ndarray], list[int], list[float], float]:
-    """Decode, flip, decimate and downscale; returns (frames, source indices, times s, scale)."""
+) -> tuple[np.ndarray, list[int], list[float], float]:
+    """Decode, flip, decimate and downscale; returns (frames (T, H, W, 3), source indices,
+    times s, scale)."""
     fps = info.fps or _FALLBACK_FPS
-    frames: list[np.ndarray] = []
+    frames = _FrameBuffer(_expected_frames(info, limits))
     indices: list[int] = []
     times: list[float] = []
     out_size: tuple[int, int] | None = None  # (W, H) of the kept frames
@@ -369,7 +480,7 @@ def _decode(
         frames.append(frame)
         indices.append(index)
         times.append(t)
-    return frames, indices, times, scale
+    return frames.frames(), indices, times, scale
 
 
 def _clip_fps(info: VideoInfo, times: list[float], n_kept: int, n_read: int) -> float:

@@ -57,3 +57,33 @@ def write_synthetic_video(path: Path, frames: np.ndarray, fps: float, codec: str
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")))
         container.mux(stream.encode())
     return path
+
+
+def write_streamed_webm(path: Path, frames: np.ndarray, fps: int) -> Path:
+    """VP8 webm written to a non-seekable stream: no duration or frame count in the header, like a
+    browser MediaRecorder recording."""
+    import io
+
+    import av
+
+    class Pipe(io.RawIOBase):
+        def __init__(self):
+            self.data = bytearray()
+
+        def writable(self):
+            return True
+
+        def write(self, b):
+            self.data += b
+            return len(b)
+
+    pipe = Pipe()
+    height, width = frames.shape[1:3]
+    with av.open(pipe, "w", format="webm") as container:
+        stream = container.add_stream("libvpx", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")))
+        container.mux(stream.encode())
+    path.write_bytes(bytes(pipe.data))
+    return path

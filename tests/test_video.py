@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 from _paths import need_shared
-from _video_fixtures import synthetic_frames
+from _video_fixtures import synthetic_frames, write_streamed_webm
 
 from signdemo.errors import (
     NoFramesError,
@@ -177,37 +177,9 @@ def test_too_many_frames_is_refused_from_metadata(make_video):
         read_clip(path, VideoLimits(max_frames=20))
 
 
-def _write_without_duration(path, n: int, fps: int) -> None:
-    """A webm written to a non-seekable stream: no duration or frame count in the header, like a
-    browser MediaRecorder recording."""
-    import io
-
-    import av
-
-    class Pipe(io.RawIOBase):
-        def __init__(self):
-            self.data = bytearray()
-
-        def writable(self):
-            return True
-
-        def write(self, b):
-            self.data += b
-            return len(b)
-
-    pipe = Pipe()
-    with av.open(pipe, "w", format="webm") as container:
-        stream = container.add_stream("libvpx", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
-        for frame in synthetic_frames(n):
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")))
-        container.mux(stream.encode())
-    path.write_bytes(bytes(pipe.data))
-
-
 def test_caps_are_enforced_while_decoding_when_metadata_is_missing(tmp_path):
     path = tmp_path / "recorded.webm"
-    _write_without_duration(path, n=45, fps=30)
+    write_streamed_webm(path, synthetic_frames(45), fps=30)
     info = probe(path)
     assert info.duration_s is None and info.frame_count is None and info.fps == 30.0
     assert len(read_clip(path)) == 45
