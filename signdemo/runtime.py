@@ -83,16 +83,26 @@ class RuntimeOptions:
                    bigru_threads=0)
 
 
+def _is_channels_last_3d(model: nn.Module) -> bool:
+    """True when every 5-D weight of the model is already in channels-last 3D memory format."""
+    return all(
+        t.is_contiguous(memory_format=torch.channels_last_3d)
+        for t in (*model.parameters(), *model.buffers())
+        if t.dim() == 5
+    )
+
+
 class I3DRunner:
     """Runs a (shared, read-only) I3D on preprocessed clips with the chosen options.
 
-    The model is converted to channels-last once; `__call__` is thread-safe for inference.
+    The model is converted to channels-last once (a model already converted, e.g. by another
+    runner over the same shared model, is left untouched); `__call__` is thread-safe for inference.
     """
 
     def __init__(self, model: nn.Module, options: RuntimeOptions = RuntimeOptions()) -> None:
         self.options = options
         self.model = model.eval()
-        if options.fast and options.channels_last:
+        if options.fast and options.channels_last and not _is_channels_last_3d(self.model):
             self.model = self.model.to(memory_format=torch.channels_last_3d)
         self._forward = self.model
         if options.fast and options.compile:

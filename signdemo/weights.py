@@ -15,7 +15,10 @@ Sources `load_bundle` accepts:
 - a bundle folder (with or without our manifest: the published BiGRU repository has none);
 - a single checkpoint file plus a label file (e.g. WLASL's `FINAL_nslt_100_...pt` with
   `wlasl_class_list.txt`, whose first K glosses are taken for a K-class head);
-- `hf://owner/repo[@revision]`, fetched with `huggingface_hub.hf_hub_download` (cached).
+- `hf://owner/repo[@revision]`, fetched with `huggingface_hub.hf_hub_download` (cached). The commit
+  actually loaded is recorded in the bundle's provenance (and shown as `hf://owner/repo@commit`), and
+  every file the hub stores with git LFS (the checkpoints) is checked against the sha256 it is
+  stored under, whether or not the repository carries our manifest.
 
 Every checkpoint is read with `torch.load(weights_only=True)`; a state_dict that does not match
 the architecture exactly raises one `WeightsMismatchError` naming every missing, unexpected and
@@ -58,6 +61,10 @@ PUBLISHED_REPOS: dict[str, str | None] = {
     BIGRU: "SharoonArshad/asl-citizen-bigru-attention-encoder-200",
     I3D: None,
 }
+#: Revision (commit sha or tag) the published repository of each architecture is pinned to; None
+#: follows its main branch. Either way the commit loaded is recorded in the bundle's provenance.
+#: SIGNDEMO_<ARCHITECTURE>_REVISION (e.g. SIGNDEMO_BIGRU_ATTENTION_REVISION) overrides it.
+PUBLISHED_REVISIONS: dict[str, str | None] = {BIGRU: None, I3D: None}
 PUBLISHED_DESCRIPTIONS = {
     BIGRU: "BiGRU-attention encoder trained on ASL Citizen keypoints (200 glosses), published on the "
     "Hugging Face hub as SharoonArshad/asl-citizen-bigru-attention-encoder-200",
@@ -312,8 +319,11 @@ class Bundle:
 
     @property
     def display_source(self) -> str:
-        """The source as a user should read it: hf://..., or a path relative to the project."""
+        """The source as a user should read it: hf://owner/repo@commit, or a path relative to the project."""
         if self.source.startswith("hf://"):
+            commit = (self.provenance.get("hub") or {}).get("commit")
+            if commit and "@" not in self.source:
+                return f"{self.source}@{commit[:12]}"
             return self.source
         try:
             return str(Path(self.source).resolve().relative_to(WEIGHTS_DIR.parent))
@@ -454,11 +464,13 @@ def download_hf_bundle(
 
     def get(filename: str, required: bool = True) -> Path | None:
         try:
-            return Path(
+            path = Path(
                 hf_hub_download(
                     repo_id, filename, revision=revision, cache_dir=cache_dir, etag_timeout=timeout
                 )
             )
+            verify_lfs_blob(path, f"{where}/{filename}")
+            return path
         except RemoteEntryNotFoundError:
             if required:
                 raise WeightsNotFoundError(f"{where}: the repository has no file {filename}") from None
@@ -498,10 +510,38 @@ def download_hf_bundle(
     return root
 
 
+def verify_lfs_blob(path: Path, what: str) -> None:
+    """A file the hub stores with git LFS sits in the Hugging Face cache as a link to a blob named
+    by its sha256: check that the content still has that digest (a corrupted or tampered cache, or
+    a download that went wrong). Plain git files (blobs named by a 40-digit git hash) are skipped."""
+    if not path.is_symlink():
+        return
+    expected = Path(os.readlink(path)).name
+    if not re.fullmatch(r"[0-9a-f]{64}", expected):
+        return
+    actual = sha256_file(path)
+    if actual != expected:
+        raise ChecksumMismatchError(
+            f"{what} has sha256 {actual[:12]}... but the hub records {expected[:12]}...; the cached file "
+            "was changed or corrupted. Delete it from the Hugging Face cache and download it again."
+        )
+
+
 def load_hf_bundle(source: str, *, cache_dir: str | Path | None = None, timeout: float = 10.0) -> Bundle:
+    """A bundle from the hub; its provenance records the repository, the revision asked for, the
+    commit loaded and the checkpoint's sha256."""
     repo_id, revision = parse_hf_source(source)
     root = download_hf_bundle(repo_id, revision, cache_dir=cache_dir, timeout=timeout)
     bundle = load_bundle_dir(root, source=source)
+    # hf_hub_download lays files out under snapshots/<commit>/, whatever revision was asked for.
+    commit = root.name if re.fullmatch(r"[0-9a-f]{40}", root.name) else None
+    checkpoint = _find_checkpoint(root, bundle.manifest)
+    hub = {
+        "repo_id": repo_id,
+        "revision": revision or "main",
+        "commit": commit,
+        "checkpoint_sha256": sha256_file(checkpoint),
+    }
     if not bundle.manifest and PUBLISHED_REPOS.get(bundle.architecture) == repo_id:
         bundle.provenance = {
             "kind": "published",
@@ -509,6 +549,8 @@ def load_hf_bundle(source: str, *, cache_dir: str | Path | None = None, timeout:
             "repo_id": repo_id,
             "revision": revision or "main",
         }
+    bundle.provenance["hub"] = hub
+    log.info("loaded hf://%s at commit %s (revision %s)", repo_id, commit or "unknown", revision or "main")
     return bundle
 
 
@@ -655,7 +697,11 @@ def resolve_bundle(
         use_hub = os.environ.get("SIGNDEMO_USE_HUB", "1") != "0"
     errors = []
     if repo and use_hub:
-        revision = revision or os.environ.get(f"SIGNDEMO_{architecture.upper()}_REVISION") or None
+        revision = (
+            revision
+            or os.environ.get(f"SIGNDEMO_{architecture.upper()}_REVISION")
+            or PUBLISHED_REVISIONS.get(architecture)
+        )
         source = f"hf://{repo}" + (f"@{revision}" if revision else "")
         try:
             return load_hf_bundle(source, timeout=hub_timeout, cache_dir=cache_dir)

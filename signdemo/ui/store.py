@@ -12,6 +12,10 @@ recorded with the reason, and the other model still works.
 A session may pick another bundle (Models tab). Bundles loaded that way are kept in a small shared
 cache keyed by source, so two sessions asking for the same bundle share one copy; the session only
 keeps the source string in its `gr.State`. Nothing here imports gradio.
+
+Requests never change a model: a `Recognizer` is built once per combination of bundles and shared
+(building one prepares the I3D for the fast path, converting its weights to channels-last: a
+one-time change made under a lock, never per request while another request runs the model).
 """
 
 from __future__ import annotations
@@ -88,6 +92,8 @@ class ModelStore:
         self._lock = threading.Lock()
         self._extra: OrderedDict[str, Bundle] = OrderedDict()
         self._extra_lock = threading.Lock()
+        self._recognizers: OrderedDict[tuple[int, int], Recognizer] = OrderedDict()
+        self._recognizers_lock = threading.Lock()
 
     @classmethod
     def from_env(cls, **kwargs) -> "ModelStore":
@@ -180,10 +186,22 @@ class ModelStore:
         return loaded.bundles.get(architecture), loaded.errors.get(architecture)
 
     def recognizer(self, selection: Selection | None = None) -> Recognizer:
-        """A `Recognizer` over the session's bundles (cheap: the models are shared, not copied)."""
+        """The shared `Recognizer` over the session's bundles, built on first use of that pair.
+
+        A few pairs are kept (the defaults plus the run-time bundles in memory); a Recognizer holds
+        no per-request state, so concurrent requests share it."""
         bigru, _ = self.bundle(BIGRU, selection)
         i3d, _ = self.bundle(I3D, selection)
-        return Recognizer(bigru, i3d, **self.recognizer_options)
+        key = (id(bigru), id(i3d))  # the Recognizer holds both bundles, so these ids stay theirs
+        with self._recognizers_lock:
+            rec = self._recognizers.get(key)
+            if rec is None:
+                rec = self._recognizers[key] = Recognizer(bigru, i3d, **self.recognizer_options)
+                while len(self._recognizers) > self.max_extra + 1:
+                    self._recognizers.popitem(last=False)
+            else:
+                self._recognizers.move_to_end(key)
+        return rec
 
     def status(self, selection: Selection | None = None) -> dict[str, tuple[Bundle | None, str | None]]:
         """architecture -> (bundle or None, reason when None), for the page's weights banner."""
