@@ -6,8 +6,13 @@ Importing this module builds `demo` and loads no model: the models load once, on
 the background when launched from here), and are shared read-only by every session. Settings:
 SIGNDEMO_WEIGHTS_DIR (local bundles, default weights/), SIGNDEMO_BIGRU / SIGNDEMO_I3D (a bundle
 folder or hf://owner/repo@rev for either model), SIGNDEMO_USE_HUB=0 (never try the hub),
-SIGNDEMO_QUEUE_SIZE (default 16), SIGNDEMO_ALLOW_LOCAL_PATHS (read server folders; default on
+SIGNDEMO_BIGRU_ATTENTION_REVISION (pin the published BiGRU repository to a commit or tag; the commit
+loaded is shown either way), SIGNDEMO_QUEUE_SIZE (default 16), SIGNDEMO_TEMP_TTL_S (how long uploads
+and outputs are kept, default 1800), SIGNDEMO_ALLOW_LOCAL_PATHS (read server folders; default on
 when serving on loopback and not on a Space), SIGNDEMO_EXAMPLES_DIR (default examples/).
+
+Files: the app serves only gradio's own cache (uploads, cached examples, copies of what handlers
+return); `allowed_paths` stays empty and file parameters must name an upload.
 
 Named API endpoints (gradio_client): /recognize (clip, mirrored -> JSON of both models' answers).
 """
@@ -23,7 +28,7 @@ from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
-from signdemo.ui import look, texts  # noqa: E402
+from signdemo.ui import look, outputs, texts  # noqa: E402
 from signdemo.ui.handlers import Handlers, prepare_examples_cache  # noqa: E402
 from signdemo.ui.inspection import VIDEO_SUFFIXES  # noqa: E402
 from signdemo.ui.live import close_session  # noqa: E402
@@ -50,7 +55,7 @@ def build_demo(store: ModelStore | None = None, *, examples_dir: Path = EXAMPLES
     h = Handlers(store, examples_dir=examples_dir, allow_local_paths=allow)
     model_choices = [(MODEL_TITLES[BIGRU], BIGRU), (MODEL_TITLES[I3D], I3D)]
 
-    with gr.Blocks(title=texts.TITLE, delete_cache=(900, 1800)) as demo:
+    with gr.Blocks(title=texts.TITLE, delete_cache=outputs.delete_cache_setting()) as demo:
         selection = gr.State({})  # this session's bundle choice: architecture -> source
         gr.Markdown(texts.INTRO)
         banner = gr.Markdown("Loading the models…", elem_classes="sd-weights", elem_id="weights-banner")
@@ -187,10 +192,13 @@ def build_demo(store: ModelStore | None = None, *, examples_dir: Path = EXAMPLES
                 script_code = gr.Code(language="python", interactive=False, label="source", max_lines=40)
 
         # -------------------------------------------------------------------- wiring
-        demo.load(h.weights_banner, [selection], [banner], api_visibility="private").then(
-            h.vocabulary_table, [selection], [vocab], api_visibility="private").then(
-            h.model_cards, [selection], card_outputs, api_visibility="private")  # fmt: skip
-        demo.load(h.training_show, [script], [script_code, script_md], api_visibility="private")
+        # Light events (page set-up, tables, cards) skip the queue: when it is full of recognitions,
+        # a new visitor still gets a working page and is told "queue full" only for heavy work.
+        light = dict(api_visibility="private", queue=False)
+        demo.load(h.weights_banner, [selection], [banner], **light).then(
+            h.vocabulary_table, [selection], [vocab], **light).then(
+            h.model_cards, [selection], card_outputs, **light)  # fmt: skip
+        demo.load(h.training_show, [script], [script_code, script_md], **light)
 
         run.click(h.recognize, [video, mirrored, selection], recognise_outputs, api_name="recognize_ui",
                   api_visibility="private", concurrency_id="heavy")  # fmt: skip
@@ -201,26 +209,29 @@ def build_demo(store: ModelStore | None = None, *, examples_dir: Path = EXAMPLES
         cam.stream(h.live_step, [cam, live_state, selection], [live_view, live_top, live_attention, live_status, live_state],
                    stream_every=0.2, time_limit=300, concurrency_limit=2, concurrency_id="live",
                    show_progress="hidden", api_visibility="private")  # fmt: skip
-        cam.clear(h.live_stop, [live_state], [live_state], api_visibility="private")
+        cam.clear(h.live_stop, [live_state], [live_state], **light)
         live_i3d_btn.click(h.live_i3d, [live_state, selection], [live_i3d_top, live_i3d_md], concurrency_id="heavy",
                            api_visibility="private")  # fmt: skip
 
         run_inspect.click(h.inspect_run, [builtin, uploads, folder, inspect_model, selection],
                           [inspect_status, metrics_df, confusion, pairs_df, errors_df, sample, predictions_csv, evaluation],
                           concurrency_id="heavy", api_visibility="private")  # fmt: skip
-        inspect_model.change(h.inspect_model, [inspect_model, evaluation], [confusion, pairs_df, errors_df],
-                             api_visibility="private")  # fmt: skip
-        errors_df.select(h.inspect_pick_row, None, [sample], api_visibility="private")
+        inspect_model.change(h.inspect_model, [inspect_model, evaluation], [confusion, pairs_df, errors_df], **light)
+        errors_df.select(h.inspect_pick_row, None, [sample], **light)
         sample.change(h.inspect_sample, [sample, evaluation, selection],
                       [sample_video, sample_md, sample_bigru, sample_i3d, sample_attention], api_visibility="private")  # fmt: skip
 
         load_btn.click(h.load_bundle, [bundle_source, selection], [selection, load_status, banner],
-                       api_visibility="private").success(h.model_cards, [selection], card_outputs, api_visibility="private")  # fmt: skip
-        reset_btn.click(h.reset_bundles, None, [selection, load_status, banner], api_visibility="private").then(
-            h.model_cards, [selection], card_outputs, api_visibility="private")  # fmt: skip
-        script.change(h.training_show, [script], [script_code, script_md], api_visibility="private")
+                       api_visibility="private").success(h.model_cards, [selection], card_outputs, **light)  # fmt: skip
+        reset_btn.click(h.reset_bundles, None, [selection, load_status, banner], **light).then(
+            h.model_cards, [selection], card_outputs, **light)  # fmt: skip
+        script.change(h.training_show, [script], [script_code, script_md], **light)
 
-    demo.queue(max_size=int(os.environ.get("SIGNDEMO_QUEUE_SIZE", "16")), default_concurrency_limit=1)
+    # Bounded: a client past max_size is told the queue is full (gradio_client raises QueueError);
+    # the others see their position. api_open=False: queued endpoints cannot be called over plain
+    # HTTP to skip the queue (gradio opens them by default outside Spaces).
+    demo.queue(max_size=int(os.environ.get("SIGNDEMO_QUEUE_SIZE", "16")), default_concurrency_limit=1,
+               api_open=False)  # fmt: skip
     return demo
 
 
@@ -232,6 +243,7 @@ def launch_kwargs() -> dict:
         "theme": look.theme(),
         "css": look.CSS,
         "max_file_size": "100mb",
+        "allowed_paths": [],  # nothing outside gradio's own cache (uploads, examples, outputs) is served
     }
 
 

@@ -183,7 +183,7 @@ def result_details(result: ClipResult, clip) -> dict:
     out["input"] = {
         "width": info.width, "height": info.height, "fps": info.fps, "frames_decoded": len(clip),
         "duration_s": round(len(clip) / clip.fps, 3), "codec": info.codec,
-        "mirrored_input": bool(clip.mirrored_input), "scale": round(float(clip.scale), 4),
+        "rotation": info.rotation, "mirrored_input": bool(clip.mirrored_input), "scale": round(float(clip.scale), 4),
         "landmark_frames": len(result.landmarks.points) if result.landmarks is not None else 0,
     }  # fmt: skip
     return out
