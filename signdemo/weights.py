@@ -319,12 +319,15 @@ class Bundle:
 
     @property
     def display_source(self) -> str:
-        """The source as a user should read it: hf://owner/repo@commit, or a path relative to the project."""
+        """The source as a user should read it: hf://owner/repo@commit (with the tag or branch asked
+        for, if any), or a path relative to the project."""
         if self.source.startswith("hf://"):
-            commit = (self.provenance.get("hub") or {}).get("commit")
-            if commit and "@" not in self.source:
-                return f"{self.source}@{commit[:12]}"
-            return self.source
+            hub = self.provenance.get("hub") or {}
+            commit, revision = hub.get("commit"), hub.get("revision")
+            if not commit:
+                return self.source
+            shown = f"hf://{hub['repo_id']}@{commit[:12]}"
+            return shown if revision in (None, "main", commit) else f"{shown} ({revision})"
         try:
             return str(Path(self.source).resolve().relative_to(WEIGHTS_DIR.parent))
         except ValueError:
