@@ -3,7 +3,8 @@
 Gradio copies every file a handler returns into its own cache, so our copies are only needed until
 the response is sent. Each request writes into a fresh folder under `<tmp>/signdemo-ui/`; a request
 that fails removes its folder at once (`with output_dir() as out:`), and a background thread removes
-folders older than `folder_ttl_s()` whether or not new requests come.
+folders older than `folder_ttl_s()` whether or not new requests come; a folder whose request is
+still running (inside its `with`) is never removed.
 
 How long temporary files live is one setting, `SIGNDEMO_TEMP_TTL_S` (default 30 min): Gradio's
 cache (uploads, and the copies of what handlers return) is swept every TTL/2 for files older than
@@ -33,6 +34,9 @@ MAX_AGE_S = TEMP_TTL_S // 2
 
 _pruner: threading.Thread | None = None
 _pruner_lock = threading.Lock()
+#: Folders of requests still running in this process: never pruned, whatever their age.
+_in_use: set[Path] = set()
+_in_use_lock = threading.Lock()
 
 
 def temp_ttl_s() -> float:
@@ -67,9 +71,11 @@ def prune(root: Path | None = None, max_age_s: float | None = None) -> int:
     age = folder_ttl_s() if max_age_s is None else max_age_s
     now = time.time()
     removed = 0
+    with _in_use_lock:
+        busy = set(_in_use)
     for d in root.iterdir():
         try:
-            if d.is_dir() and now - d.stat().st_mtime > age:
+            if d.is_dir() and d not in busy and now - d.stat().st_mtime > age:
                 shutil.rmtree(d, ignore_errors=True)
                 removed += 1
         except FileNotFoundError:  # removed by a concurrent prune
@@ -78,9 +84,14 @@ def prune(root: Path | None = None, max_age_s: float | None = None) -> int:
 
 
 def _prune_forever() -> None:
+    last = time.monotonic()
     while True:
+        # Woken every second at most, so a changed SIGNDEMO_TEMP_TTL_S takes effect promptly.
         period = min(60.0, max(0.5, folder_ttl_s() / 2))
-        time.sleep(period)
+        time.sleep(min(1.0, period))
+        if time.monotonic() - last < period:
+            continue
+        last = time.monotonic()
         try:
             removed = prune()
             if removed:
@@ -109,8 +120,13 @@ def output_dir(max_age_s: float | None = None) -> Iterator[Path]:
     start_pruner()
     path = root / uuid.uuid4().hex
     path.mkdir()
+    with _in_use_lock:
+        _in_use.add(path)
     try:
         yield path
     except BaseException:
         shutil.rmtree(path, ignore_errors=True)
         raise
+    finally:
+        with _in_use_lock:
+            _in_use.discard(path)
