@@ -425,6 +425,29 @@ def _expected_frames(info: VideoInfo, limits: VideoLimits) -> int:
     return min(kept, limits.max_frames)
 
 
+def _grab(cap: cv2.VideoCapture, info: VideoInfo, index: int) -> bool:
+    """The next frame, demuxed and decoded; False at the end of the stream or where it breaks."""
+    try:
+        return bool(cap.grab())
+    except cv2.error as exc:
+        logger.warning("%s: frame %d cannot be read (%s); stopping there", info.path.name, index, exc.err)
+        return False
+
+
+def _retrieve(cap: cv2.VideoCapture, info: VideoInfo, index: int) -> np.ndarray | None:
+    """The grabbed frame as BGR, or None where it cannot be converted. A damaged header can make
+    OpenCV lay out the decoded picture with the header's (wrong) size, which raises cv2.error."""
+    try:
+        ok, frame = cap.retrieve()
+    except cv2.error as exc:
+        ok, frame = False, None
+        logger.warning("%s: frame %d cannot be converted (%s)", info.path.name, index, exc.err)
+    if not ok or frame is None:
+        logger.warning("%s: frame %d could not be decoded; stopping there", info.path.name, index)
+        return None
+    return frame
+
+
 def _decode(
     cap: cv2.VideoCapture, info: VideoInfo, limits: VideoLimits, mirror: bool
 ) -> tuple[np.ndarray, list[int], list[float], float]:
@@ -440,7 +463,7 @@ def _decode(
     use_index_time = False
     last_bucket = -1
     index = -1
-    while cap.grab():
+    while _grab(cap, info, index + 1):
         index += 1
         t = index / fps if use_index_time else _frame_time(cap, index, fps)
         if previous is not None and t <= previous and not use_index_time:
@@ -462,9 +485,8 @@ def _decode(
         last_bucket = bucket
         if len(frames) >= limits.max_frames:
             raise _too_long(info.path, f"has more than {limits.max_frames} frames", limits)
-        ok, frame = cap.retrieve()
-        if not ok or frame is None:
-            logger.warning("%s: frame %d could not be decoded; stopping there", info.path.name, index)
+        frame = _retrieve(cap, info, index)
+        if frame is None:
             break
         if mirror:
             frame = cv2.flip(frame, 1)  # selfie view -> unmirrored, before anything else

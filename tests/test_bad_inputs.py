@@ -91,6 +91,9 @@ EXPECT: dict[str, Refused | Answered] = {
     "truncated_after_header": Refused(NoFramesError, "header announces 20 frames", "Re-export it as an mp4"),
     "truncated_without_index": Refused(UnreadableVideoError, "it is truncated", "Re-export it as an mp4"),
     "truncated_halfway": Answered("probably truncated", _truncated, person=False),
+    # A webm whose header says 175 px wide for 64 px frames (found by the fuzz test: OpenCV raised
+    # cv2.error converting such frames).
+    "wrong_size_in_header": Refused(NoFramesError, "no frame could be decoded", "Re-export it as an mp4"),
     "png_renamed": Refused(UnreadableVideoError, "is a PNG still image", "Upload a video clip of the sign"),
     "wav_renamed": Refused(UnreadableVideoError, "holds only audio (pcm_s16le) and no video track",
                            "Upload a video clip of the sign"),  # fmt: skip
@@ -151,6 +154,14 @@ def _opencv_video(path: Path, frames, fps: float, fourcc: str, size: tuple[int, 
     return path
 
 
+def _wrong_width(path: Path) -> Path:
+    """A 64x48 VP8 webm whose Matroska PixelWidth element (id 0xB0, one byte: 64) says 175."""
+    data = _opencv_video(path, synthetic_frames(8, 64, 48), 25, "VP80", (64, 48)).read_bytes()
+    at = data.index(b"\xb0\x81\x40")
+    path.write_bytes(data[: at + 2] + b"\xaf" + data[at + 3 :])
+    return path
+
+
 def _cut(src: Path, dst: Path, end: int) -> Path:
     dst.write_bytes(src.read_bytes()[:end])
     return dst
@@ -173,6 +184,7 @@ def make_clips(d: Path) -> dict[str, Path | None]:
         "truncated_after_header": _cut(full, d / "truncated_after_header.mp4", data.index(b"mdat") + 4),
         "truncated_without_index": _cut(index_last, d / "truncated_without_index.mp4", index_last.stat().st_size // 2),
         "truncated_halfway": _cut(full, d / "truncated_halfway.mp4", len(data) // 2),
+        "wrong_size_in_header": _wrong_width(d / "wrong_size.webm"),
         "png_renamed": (d / "png.png").rename(d / "png_renamed.mp4"),
         "wav_renamed": _wav(d / "wav_renamed.mp4"),
         "audio_only_mp4": _aac_mp4(d / "audio_only.mp4"),
