@@ -263,7 +263,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     cap = _open(path)
     try:
         info = _info(cap, path)
-        if not cap.grab():
+        if not _grab(cap, info, 0):
             raise _no_frames(info)
         return info
     finally:

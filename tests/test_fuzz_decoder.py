@@ -1,5 +1,5 @@
 """Fuzzing the decoder path: hundreds of mutated copies of small valid clips (mp4 with its index
-first and last, mov, webm, avi, all made here) go through `read_clip`. Every outcome must be a Clip
+first and last, mov, webm, avi, all made here) go through `probe` and `read_clip`. Every outcome must be a Clip
 or a typed SigndemoError: never another exception, never a crash, never a hang.
 
 Each clip is decoded in a worker process, one at a time, with a timeout: a hang or a crash in
@@ -38,9 +38,13 @@ MARK = "FUZZ-RESULT "
 _WORKER = f"""
 import json, sys
 from signdemo.errors import SigndemoError
-from signdemo.video import read_clip
+from signdemo.video import probe, read_clip
 for line in sys.stdin:
     try:
+        try:
+            probe(line.rstrip("\\n"))
+        except SigndemoError:
+            pass
         clip = read_clip(line.rstrip("\\n"))
         out = {{"outcome": "clip", "detail": f"{{len(clip)}} frames"}}
     except SigndemoError as exc:
