@@ -6,6 +6,7 @@
     python -m signdemo.synth preview sheet.png                                 # one frame per class
     python -m signdemo.synth preview wave.mp4 --label wave --overlay           # one clip
     python -m signdemo.synth classes                                           # the "try these" table
+    python -m signdemo.synth examples data/synth data/synth-kp --out examples  # the app's examples
 """
 
 from __future__ import annotations
@@ -58,6 +59,12 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--overlay", action="store_true", help="draw the ground-truth keypoints")
 
     sub.add_parser("classes", help="print the vocabulary as a Markdown table")
+
+    p = sub.add_parser("examples", help="copy held-out clips and keypoint rows into the app's examples/")
+    p.add_argument("dataset", type=Path, help="a data set made by `make`")
+    p.add_argument("prepared", type=Path, help="its keypoints prepared by `python -m signdemo.train.prepare`")
+    p.add_argument("--out", type=Path, default=Path("examples"))
+    p.add_argument("--every", type=int, default=2, help="one clip for every N-th class")
     return parser
 
 
@@ -184,11 +191,20 @@ def _classes(args) -> int:
     return 0
 
 
+def _examples(args) -> int:
+    from signdemo.synth.examples import write_examples
+
+    written = write_examples(args.dataset, args.prepared, args.out, every=args.every)
+    print(f"wrote {len(written['clips'])} clips and {len(written['keypoints'])} keypoint rows to {args.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return {"make": _make, "check": _check, "preview": _preview, "classes": _classes}[args.command](args)
+        commands = {"make": _make, "check": _check, "preview": _preview, "classes": _classes, "examples": _examples}
+        return commands[args.command](args)
     except (SigndemoError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
