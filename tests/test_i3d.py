@@ -232,3 +232,14 @@ def test_preprocess_reproduces_reference_input(reference_io):
     assert x.shape == expected.shape == (1, 3, 32, 224, 224)
     # The reference is stored in float16: equal after the same rounding.
     assert torch.equal(x.half(), expected)
+
+
+def test_forward_stages_split_equals_the_whole():
+    torch.manual_seed(0)
+    model = InceptionI3d(num_classes=5).eval()
+    x = torch.randn(1, 3, 9, 193, 193)
+    with torch.no_grad():
+        trunk = model.forward_stages(x, through="MaxPool3d_4a_3x3")  # (1, 480, T, H, W)
+        rest = model.forward_head(model.avg_pool(model.forward_stages(trunk, after="MaxPool3d_4a_3x3")))
+        assert trunk.shape[1] == 480
+        assert torch.allclose(rest, model(x), atol=1e-5)

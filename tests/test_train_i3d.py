@@ -127,6 +127,30 @@ def test_tiny_run_writes_a_float16_bundle_the_engine_loads_and_scores(clips: Pat
 
 
 @pytest.mark.slow
+def test_frozen_trunk_trains_only_the_later_stages(clips: Path, tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    out = tmp_path / "frozen"
+    args = i3d.get_args_parser().parse_args([str(clips / "labels.csv"), "--out", str(out), *TINY,
+                                             "--effective-batch", "1", "--freeze-through", "MaxPool3d_4a_3x3",
+                                             "--trunk-views", "2", "--loss", "ce"])  # fmt: skip
+    torch.manual_seed(0)
+    before = i3d.InceptionI3d(num_classes=2).state_dict()  # what --seed 0 builds (same init order)
+    result = i3d.main(args)
+    assert result["finished"]
+    bundle = load_bundle(out)
+    after = bundle.model.state_dict()
+    conv = "Conv3d_1a_7x7.conv3d.weight"
+    assert torch.equal(after[conv], before[conv])  # frozen trunk weights unchanged ...
+    bn = "Conv3d_1a_7x7.bn.running_var"
+    assert not torch.equal(after[bn], before[bn])  # ... but its BatchNorm statistics calibrated
+    assert not torch.equal(after["Mixed_5c.b0.conv3d.weight"], before["Mixed_5c.b0.conv3d.weight"])  # trained
+    frames = np.load(sorted((tmp_path / "frozen.frames").rglob("*.npy"))[0])
+    pred = Recognizer(None, bundle).predict_frames(frames)
+    assert pred.scores.shape == (2,)
+    assert (out / "reports" / "final_metrics.json").is_file()
+
+
+@pytest.mark.slow
 def test_torchrun_two_cpu_processes(clips: Path, tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}

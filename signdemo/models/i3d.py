@@ -210,11 +210,20 @@ class InceptionI3d(nn.Module):
             out[name] = x
         return out
 
+    def forward_stages(self, x: torch.Tensor, *, after: str | None = None, through: str | None = None) -> torch.Tensor:
+        """Run the backbone stages that follow `after` up to and including `through` (None: from the
+        first / to the last stage). Lets a trainer cache a frozen trunk's output and train the rest."""
+        names = self.endpoints
+        start = names.index(after) + 1 if after else 0
+        stop = names.index(through) + 1 if through else len(names)
+        for name in names[start:stop]:
+            x = getattr(self, name)(x)
+        return x
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, T, 224, 224) clip in [-1, 1], BGR -> (B, 1024, T', 1, 1), T' = ceil(T / 8) - 1."""
         self._check_input(x)
-        for name in self.endpoints:
-            x = getattr(self, name)(x)  # Mixed_5c: (B, 1024, ceil(T/8), 7, 7) for 224x224 input
+        x = self.forward_stages(x)  # Mixed_5c: (B, 1024, ceil(T/8), 7, 7) for 224x224 input
         return self.avg_pool(x)  # (B, 1024, T', 1, 1)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:

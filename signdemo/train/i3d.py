@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.utils.data import Dataset
 
 from signdemo.i3d_input import (
@@ -229,6 +230,109 @@ def evaluate(model, files: list[Path], targets: np.ndarray, config: I3DInputConf
 
 
 # ---------------------------------------------------------------------------------------------
+# Frozen trunk: train the later stages on cached outputs of the earlier ones
+
+
+class UpperI3D(nn.Module):
+    """The stages after `after`, the pooling and the head of `net` (shared modules, not copies):
+    (B, C, T, H, W) cached trunk output -> per-time logits (B, num_classes, T')."""
+
+    def __init__(self, net: InceptionI3d, after: str) -> None:
+        super().__init__()
+        self.net, self.after = net, after
+
+    def forward(self, trunk: torch.Tensor) -> torch.Tensor:
+        return self.net.forward_head(self.net.avg_pool(self.net.forward_stages(trunk, after=self.after)))
+
+
+def freeze_trunk(net: InceptionI3d, through: str) -> list[nn.Parameter]:
+    """Freeze the stages up to `through` (no gradients, BatchNorm kept in eval mode); returns the
+    parameters left to train."""
+    stop = net.endpoints.index(through) + 1
+    for name in net.endpoints[:stop]:
+        getattr(net, name).requires_grad_(False)
+    return [p for p in net.parameters() if p.requires_grad]
+
+
+def _trunk_view(frames: np.ndarray, config: I3DInputConfig, rng: np.random.Generator | None) -> torch.Tensor:
+    """The evaluation view (rng None: evenly spread frames, centre crop) or a training view."""
+    if rng is None:
+        idx = sample_frame_indices(len(frames), config.num_frames, config.min_frames)
+        return preprocess_clip(frames, config, indices=idx)  # (1, 3, k, 224, 224)
+    return train_clip(frames, rng, num_frames=config.num_frames, size=config.crop, hflip=False,
+                      sampling="spread")[None]  # fmt: skip
+
+
+@torch.no_grad()
+def calibrate_trunk(net: InceptionI3d, through: str, files: list[Path], config: I3DInputConfig,
+                    runtime: common.Runtime, limit: int = 96) -> None:  # fmt: skip
+    """Random-initialised BatchNorm statistics are identities, which lets activations drift layer by
+    layer; re-estimate the frozen stages' statistics on training clips (cumulative averages)."""
+    stop = net.endpoints.index(through) + 1
+    bns = [m for name in net.endpoints[:stop] for m in getattr(net, name).modules() if isinstance(m, nn.BatchNorm3d)]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+        m.train()
+    for f in files[:limit]:
+        with runtime.autocast():
+            net.forward_stages(_trunk_view(np.load(f, mmap_mode="r"), config, None).to(runtime.device), through=through)
+    for m in bns:
+        m.momentum = 0.01
+        m.eval()
+
+
+@torch.no_grad()
+def cache_trunk(net: InceptionI3d, through: str, files: list[Path], config: I3DInputConfig, runtime: common.Runtime,
+                *, views: int, seed: int) -> list[torch.Tensor]:  # fmt: skip
+    """Trunk outputs per clip: (views, C, T, H, W) float16 (view 0 is the evaluation view)."""
+    net.eval()
+    out = []
+    for i, f in enumerate(files):
+        frames = np.load(f, mmap_mode="r")
+        xs = [_trunk_view(frames, config, None if v == 0 else common.sample_rng(seed, 10_000 + v, i))
+              for v in range(views)]  # fmt: skip
+        with runtime.autocast():
+            y = net.forward_stages(torch.cat(xs).to(runtime.device), through=through)
+        out.append(y.to(torch.float16).cpu())
+        if (i + 1) % 100 == 0:
+            log.info("cached the trunk output of %d/%d clips", i + 1, len(files))
+    return out
+
+
+class TrunkDataset(Dataset):
+    """Cached trunk outputs; each epoch draws one of a clip's views (seeded by epoch and index)."""
+
+    def __init__(self, trunks: list[torch.Tensor], targets: np.ndarray, seed: int) -> None:
+        self.trunks, self.targets, self.seed, self.epoch = trunks, targets, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.trunks)
+
+    def __getitem__(self, i: int):
+        views = self.trunks[i]
+        v = int(common.sample_rng(self.seed, self.epoch, i).integers(0, len(views)))
+        return views[v].float(), int(self.targets[i]), i
+
+
+@torch.no_grad()
+def evaluate_cached(upper: UpperI3D, trunks: list[torch.Tensor], targets: np.ndarray, runtime: common.Runtime, *,
+                    loss_kind: str, num_frames: int) -> dict:  # fmt: skip
+    """`evaluate` on cached trunk outputs (their evaluation view)."""
+    upper.eval()
+    logits = []
+    losses = []
+    for i in range(len(trunks)):
+        with runtime.autocast():
+            logits_t = upper(trunks[i][:1].float().to(runtime.device)).float()  # (1, C, T')
+        y = torch.tensor([int(targets[i])], device=runtime.device)
+        losses.append(compute_loss(loss_kind, logits_t, y, num_frames).item())
+        logits.append(clip_scores(logits_t, "max")[0].cpu())
+    t = torch.from_numpy(np.asarray(targets))
+    return common.eval_result(torch.stack(logits), t, float(np.mean(losses)) if losses else float("nan"))
+
+
+# ---------------------------------------------------------------------------------------------
 # Main
 
 
@@ -257,6 +361,12 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--hflip", action=argparse.BooleanOptionalAction, default=True,
                    help="random horizontal flip (WLASL's recipe; it swaps the signer's hands)")  # fmt: skip
     g.add_argument("--cache", type=Path, help="frame cache folder (default: OUT.frames next to OUT)")
+    g.add_argument("--freeze-through", metavar="STAGE",
+                   help="freeze the backbone up to this stage (e.g. MaxPool3d_4a_3x3), cache its output once "
+                        "per clip and view, and train only the later stages and the head (CPU-friendly)")
+    g.add_argument("--trunk-views", type=int, default=3,
+                   help="with --freeze-through: cached views per training clip (1 = the evaluation view only; "
+                        "more add spread-sampled, randomly cropped views)")
     g.add_argument("--save-dtype", choices=("float32", "float16"), default="float32")
     return parser
 
@@ -298,9 +408,25 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
     log.info("%s: %d train, %d val, %d test clips, %d classes", index.source, len(train_files), len(val_files),
              len(test_files), len(index.labels))  # fmt: skip
 
-    model, model_args = build_model(args, len(index.labels))
-    model = runtime.wrap(model)
-    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
+    net, model_args = build_model(args, len(index.labels))
+    trunks: dict[str, list[torch.Tensor]] = {}
+    if args.freeze_through:
+        if runtime.distributed:
+            raise SystemExit("--freeze-through trains on cached trunk outputs in one process; run it without torchrun")
+        if args.freeze_through not in net.endpoints:
+            raise SystemExit(f"--freeze-through must be one of {net.endpoints}")
+        trainable = freeze_trunk(net, args.freeze_through)
+        if not args.init:
+            calibrate_trunk(net, args.freeze_through, train_files, input_config, runtime)
+        for split, split_files, views in (("train", train_files, args.trunk_views), ("val", val_files, 1),
+                                          ("test", test_files, 1)):  # fmt: skip
+            trunks[split] = cache_trunk(net, args.freeze_through, split_files, input_config, runtime, views=views,
+                                        seed=args.seed)  # fmt: skip
+        model = UpperI3D(net, args.freeze_through)
+    else:
+        model = runtime.wrap(net)
+        trainable = list(model.parameters())
+    optimizer = torch.optim.SGD(trainable, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
     scaler = runtime.grad_scaler()
     accum = max(1, round(args.effective_batch / (args.batch_size * runtime.world_size)))
@@ -316,8 +442,11 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
             effective_batch=args.batch_size * accum * runtime.world_size, input_config=preprocessing,
             counts={"train": len(train_files), "val": len(val_files), "test": len(test_files)}))  # fmt: skip
 
-    train_set = ClipDataset(train_files, train_y, num_frames=args.num_frames, size=args.crop, hflip=args.hflip,
-                            seed=args.seed, sampling=args.train_sampling)  # fmt: skip
+    if args.freeze_through:
+        train_set = TrunkDataset(trunks["train"], train_y, seed=args.seed)
+    else:
+        train_set = ClipDataset(train_files, train_y, num_frames=args.num_frames, size=args.crop, hflip=args.hflip,
+                                seed=args.seed, sampling=args.train_sampling)  # fmt: skip
     loader, set_epoch = common.train_loader(train_set, args, runtime)
 
     def train_epoch(epoch: int) -> dict:
@@ -325,8 +454,16 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
         return train_one_epoch(model, loader, optimizer, scaler, runtime, accum=accum, loss_kind=args.loss,
                                clip_grad=args.clip_grad)  # fmt: skip
 
+    split_data = {"train": (train_files, train_y), "val": (val_files, val_y), "test": (test_files, test_y)}
+
+    def run_eval(split: str) -> dict:
+        if args.freeze_through:
+            return evaluate_cached(model, trunks[split], split_data[split][1], runtime, loss_kind=args.loss,
+                                   num_frames=input_config.num_frames)  # fmt: skip
+        return evaluate(model, *split_data[split], input_config, runtime, loss_kind=args.loss)
+
     def save_best(state: common.TrainState) -> None:
-        save_bundle(args.out, architecture=I3D, model=common.unwrap(model), model_args=model_args, labels=index.labels,
+        save_bundle(args.out, architecture=I3D, model=net, model_args=model_args, labels=index.labels,
                     preprocessing=preprocessing, provenance=provenance, name=args.name, checkpoint_name=BEST_NAME,
                     dtype=save_dtype,
                     extra={"training": {"best_epoch": state.best_epoch, "best_val_top1": state.best_top1}})  # fmt: skip
@@ -334,15 +471,14 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
     result = common.fit(
         args, runtime, model=model, model_args=model_args, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
         state=state, best_state=best_state, train_epoch=train_epoch, save_best=save_best,
-        validate=lambda: evaluate(model, val_files, val_y, input_config, runtime, loss_kind=args.loss),
+        validate=lambda: run_eval("val"),
         last_path=args.out / "checkpoints" / LAST_NAME,
     )  # fmt: skip
     if not result.finished:
         return {"state": result.state, "finished": False}
-    split_data = {"test": (test_files, test_y), "val": (val_files, val_y)}
     metrics = common.finish(
         args, runtime, result, model=model, has_test=bool(test_files), labels=index.labels, architecture=I3D,
-        evaluate=lambda split: evaluate(model, *split_data[split], input_config, runtime, loss_kind=args.loss),
+        evaluate=run_eval,
         model_args=model_args, preprocessing=preprocessing, provenance=provenance,
         checkpoint=f"checkpoints/{BEST_NAME}",
     )  # fmt: skip
