@@ -4,6 +4,7 @@
     python -m signdemo predict clip.mp4 --bigru weights/demo-bigru-attention --mirror
     python -m signdemo predict keypoints.npy                    # BiGRU on (N, 200, 450) features
     python -m signdemo weights                                  # which bundles resolve, and from where
+    python -m signdemo evaluate data/synth/labels.csv --split test   # held-out accuracy, full video path
 """
 
 from __future__ import annotations
@@ -39,6 +40,19 @@ def get_args_parser() -> argparse.ArgumentParser:
     sub.add_parser("weights", help="show which weight bundles resolve, and from where").add_argument(
         "--no-hub", action="store_true"
     )
+
+    p = sub.add_parser("evaluate", help="top-1/top-5/macro F1 of both models on labelled clips (full video path)")
+    p.add_argument("labels_csv", type=Path, help="CSV with file and label columns (optionally split)")
+    p.add_argument("--split", help="only rows whose split column has this value (e.g. test)")
+    p.add_argument("--bigru", help="BiGRU bundle (default: the resolved one)")
+    p.add_argument("--i3d", help="I3D bundle (default: the resolved one)")
+    p.add_argument("--models", default="bigru_attention,i3d", help="comma-separated models to run")
+    p.add_argument("--predictions", type=Path, help="write per-sample predictions to this CSV")
+    p.add_argument("--record", action="store_true",
+                   help="store the figures in each bundle as reports/full_path_evaluation.json")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--no-hub", action="store_true")
+    p.set_defaults(mirror=False, extraction_fps=None, top_k=5, max_duration=10.0)
     return parser
 
 
@@ -126,11 +140,47 @@ def weights(args) -> int:
     return status
 
 
+def evaluate(args) -> int:
+    import csv
+    import time
+
+    from signdemo.evaluation import evaluate_clips, record_in_bundle
+
+    rec = _load(args)
+    with open(args.labels_csv, newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if args.split is None or r.get("split") == args.split]
+    if not rows:
+        print(f"error: no rows in {args.labels_csv}" + (f" with split {args.split}" if args.split else ""))
+        return 2
+    t0 = time.perf_counter()
+    figures = evaluate_clips(rec, args.labels_csv, rows, predictions_csv=args.predictions,
+                             progress=None if args.json else lambda i, n, name: print(f"  [{i}/{n}] {name}", file=sys.stderr))
+    figures["command"] = " ".join(
+        ["python -m signdemo evaluate", str(args.labels_csv)]
+        + ([f"--split {args.split}"] if args.split else [])
+        + ([f"--bigru {args.bigru}"] if args.bigru else [])
+        + ([f"--i3d {args.i3d}"] if args.i3d else [])
+    )
+    figures["seconds"] = round(time.perf_counter() - t0, 1)
+    if args.record:
+        for bundle in (rec.bigru, rec.i3d):
+            if bundle is not None and bundle.architecture in figures["models"]:
+                record_in_bundle(bundle, figures)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        print(f"{figures['samples']} clips from {args.labels_csv}" + (f" (split {args.split})" if args.split else ""))
+        for arch, m in figures["models"].items():
+            print(f"  {arch}: top-1 {m['top1']:.2%} ({m['correct']}/{m['scored']}), top-5 {m['top5']:.2%}, "
+                  f"macro F1 {m['macro_f1']:.3f}, unanswered {m['unanswered']}  [{m['weights']}]")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = get_args_parser().parse_args(argv)
     try:
-        return {"predict": predict, "weights": weights}[args.command](args)
+        return {"predict": predict, "weights": weights, "evaluate": evaluate}[args.command](args)
     except SigndemoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -40,7 +40,7 @@ VIDEO_SUFFIXES = {".mp4", ".webm", ".avi", ".mov", ".mkv"}
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m signdemo.bench", description=__doc__.splitlines()[0])
-    p.add_argument("--clips", type=Path, default=DEFAULT_CLIPS, help="folder of clips")
+    p.add_argument("--clips", type=Path, default=DEFAULT_CLIPS, help="a folder of clips, or one clip")
     p.add_argument("--limit", type=int, default=0, help="use at most this many clips (0 = all)")
     p.add_argument("--bigru", help="BiGRU bundle (default: the resolved one)")
     p.add_argument("--i3d", help="I3D bundle (default: the resolved one)")
@@ -130,7 +130,8 @@ def run(args) -> dict:
     from signdemo.weights import load_bundle
 
     threads = configure_threads()
-    clips = sorted(p for p in Path(args.clips).iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+    source = Path(args.clips)
+    clips = [source] if source.is_file() else sorted(p for p in source.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
     if args.limit:
         clips = clips[: args.limit]
     if not clips:
