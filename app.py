@@ -251,9 +251,10 @@ STORE = ModelStore.from_env()
 demo = build_demo(STORE)
 
 if __name__ == "__main__":
-    from signdemo.runtime import configure_threads
+    from signdemo.runtime import configure_threads, limit_malloc_arenas
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    limit_malloc_arenas()  # before the server's threads start: RSS comes back after a burst of requests
     configure_threads()  # all cores for torch (a 2-vCPU Space otherwise gets 1)
     STORE.preload_in_background()  # the first visitor should not wait for the weights
     demo.launch(**launch_kwargs())

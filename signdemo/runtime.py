@@ -9,6 +9,7 @@ Two paths for the I3D, so every speed-up can be checked against a plain one:
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +39,39 @@ def configure_threads(num_threads: int | None = None) -> int:
     n = num_threads or int(os.environ.get("SIGNDEMO_TORCH_THREADS", "0")) or (os.cpu_count() or 1)
     torch.set_num_threads(n)
     return torch.get_num_threads()
+
+
+@functools.lru_cache(maxsize=1)
+def _glibc():
+    """The C library when it is glibc (Linux), else None."""
+    import ctypes
+    import ctypes.util
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
+def limit_malloc_arenas(arenas: int = 2) -> bool:
+    """Cap glibc's malloc arenas for the rest of the process (call it early, before the server's
+    threads start). glibc gives busy threads their own arenas, up to 8 per core, and a threaded
+    server's RSS then keeps what every thread's arena ever held: with gradio's worker threads
+    taking turns on 100+ MB I3D activations, the RSS grows by hundreds of MB and stays there.
+    Returns False where this is not glibc (nothing to do)."""
+    libc = _glibc()
+    return bool(libc is not None and libc.mallopt(-8, int(arenas)))  # M_ARENA_MAX = -8
+
+
+def release_memory() -> None:
+    """Give freed heap memory back to the OS (glibc `malloc_trim`; nothing elsewhere). Cheap enough
+    to call after each heavy request."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 @contextlib.contextmanager

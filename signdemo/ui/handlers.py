@@ -21,6 +21,7 @@ import gradio as gr
 import numpy as np
 
 from signdemo.errors import SigndemoError
+from signdemo.runtime import release_memory
 from signdemo.ui import cards, inspection, plots, results, training
 from signdemo.ui.live import LiveSession
 from signdemo.ui.outputs import output_dir
@@ -37,7 +38,9 @@ def _as_gr_error(fn: Callable, exc: SigndemoError) -> gr.Error:
 
 def user_errors(fn: Callable) -> Callable:
     """Turn the engine's typed errors into gr.Error with their message (what is wrong, what to do).
-    Works for plain and generator handlers (gradio streams a generator's yields)."""
+    Works for plain and generator handlers (gradio streams a generator's yields). After every call
+    the memory the request freed goes back to the OS (`release_memory`), so the server's RSS comes
+    back down after a burst of requests."""
     if inspect.isgeneratorfunction(fn):
 
         @functools.wraps(fn)
@@ -46,6 +49,8 @@ def user_errors(fn: Callable) -> Callable:
                 yield from fn(*args, **kwargs)
             except SigndemoError as exc:
                 raise _as_gr_error(fn, exc) from None
+            finally:
+                release_memory()
 
         return gen_wrapper
 
@@ -55,6 +60,8 @@ def user_errors(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except SigndemoError as exc:
             raise _as_gr_error(fn, exc) from None
+        finally:
+            release_memory()
 
     return wrapper
 
