@@ -10,11 +10,9 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import cv2
@@ -22,6 +20,7 @@ import numpy as np
 import torch
 
 from _paths import DATA, REPO
+from signdemo.loadtest import free_port, stop_process, wait_for_page
 from signdemo.models.bigru_attention import build_bigru_attention
 from signdemo.models.i3d import InceptionI3d
 from signdemo.reports import append_history, write_test_reports
@@ -143,12 +142,6 @@ def make_keypoint_set(folder: Path, n: int = 12) -> tuple[Path, Path]:
 # ------------------------------------------------------------------------------------ a launched app
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def launched_app(weights_dir: Path, tmp: Path, *, timeout_s: float = 120.0, env: dict | None = None):
     """`python app.py` in a subprocess on a free loopback port; yields (url, seconds to first page, log path)."""
@@ -168,23 +161,10 @@ def launched_app(weights_dir: Path, tmp: Path, *, timeout_s: float = 120.0, env:
         proc = subprocess.Popen([sys.executable, str(REPO / "app.py")], cwd=tmp, env=full_env, stdout=log,
                                 stderr=subprocess.STDOUT)  # fmt: skip
     try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"app.py exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.perf_counter() - start > timeout_s:
-                raise RuntimeError(f"app.py did not serve {url} within {timeout_s} s:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
+        try:
+            wait_for_page(url, time.monotonic() + timeout_s, proc)
+        except (RuntimeError, TimeoutError) as exc:
+            raise RuntimeError(f"app.py: {exc}:\n{log_path.read_text()[-3000:]}") from None
         yield url, time.perf_counter() - start, log_path
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)

@@ -8,6 +8,7 @@ does not depend on how fast anything runs.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +23,7 @@ from gradio_client import Client, handle_file
 from gradio_client.utils import QueueError, Status
 
 from _app_helpers import WLASL_CLIP, free_port, make_weights_dir, write_clip
-from signdemo import landmarks
+from signdemo import landmarks, runtime
 from signdemo.inference import Recognizer
 from signdemo.ui.handlers import Handlers
 from signdemo.ui.live import close_session
@@ -197,3 +198,40 @@ def test_full_queue_says_so_and_the_others_see_their_place(gated_app, tmp_path):
     store.gate.set()
     answers = [job.result(timeout=300) for job in (first, *waiting)]
     assert all(a["i3d"] is not None and a["clip"] == "nobody.mp4" for a in answers)
+
+
+# ------------------------------------------------------------------------------------ memory after requests
+
+
+def _rss_mib() -> float:
+    from signdemo.loadtest import rss_mib
+
+    return rss_mib(os.getpid())
+
+
+@pytest.mark.skipif(not runtime._glibc(), reason="malloc_trim is glibc's")
+def test_memory_a_request_freed_goes_back_to_the_os():
+    """Fragmented frees (what many requests on many threads leave) stay resident until trimmed."""
+    blocks = [np.ones(64 * 1024 // 8) for _ in range(4000)]  # 256 MiB in 64 KiB heap blocks
+    kept = blocks[::16]  # every 16th stays alive: the heap cannot shrink from its top
+    del blocks
+    before = _rss_mib()
+    runtime.release_memory()
+    after = _rss_mib()
+    assert before - after > 150, (before, after)
+    del kept
+
+
+def test_handlers_release_memory_after_every_request(weights, tmp_path, monkeypatch):
+    from signdemo.ui import handlers as handlers_module
+
+    calls = []
+    monkeypatch.setattr(handlers_module, "release_memory", lambda: calls.append(1))
+    h = Handlers(ModelStore(weights_dir=weights, use_hub=False))
+    bad = tmp_path / "empty.mp4"
+    bad.write_bytes(b"")
+    with pytest.raises(gr.Error):
+        h.recognize_api(str(bad), False)
+    with pytest.raises(gr.Error):
+        list(h.recognize(str(bad), False, None, progress=None))
+    assert len(calls) == 2  # failed requests too
