@@ -167,6 +167,7 @@ def test_server_folders_are_refused_where_local_paths_are_off(server, monkeypatc
 # ------------------------------------------------------------------------------------ nothing left behind
 
 
+@pytest.mark.slow
 def test_nothing_is_left_behind(server, tmp_path):
     url, tmp, weights, log_path, started = server
     client = Client(url, verbose=False)

@@ -299,6 +299,7 @@ def test_engine(case, clips, recognizer):
         assert result.landmarks.detection_rate("right_hand") > 0.5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", EXPECT)
 def test_page_handler(case, clips, store, warnings_shown, tmp_path):
     path, expect = _clip(clips, case), EXPECT[case]
@@ -313,6 +314,7 @@ def test_page_handler(case, clips, store, warnings_shown, tmp_path):
     _answered(details, warnings_shown, expect)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", EXPECT)
 def test_api(case, clips, client):
     path, expect = _clip(clips, case), EXPECT[case]
@@ -325,6 +327,7 @@ def test_api(case, clips, client):
     _answered(details, details["warnings"], expect)
 
 
+@pytest.mark.slow
 def test_server_survives_every_bad_clip(client, recognizer, clips):
     """After all of the above the server still answers, and answers like the library."""
     path = clips["nobody"]

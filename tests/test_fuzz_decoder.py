@@ -233,6 +233,7 @@ def mutate(data: bytes, case: int, n_seeds: int) -> tuple[bytes, str]:
 # ------------------------------------------------------------------------------------ the test
 
 
+@pytest.mark.slow
 def test_mutated_clips_never_crash_the_decoder(tmp_path):
     seeds = make_seeds(tmp_path)
     names = list(seeds)
