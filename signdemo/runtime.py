@@ -12,6 +12,7 @@ import contextlib
 import functools
 import logging
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator, Literal
@@ -74,22 +75,40 @@ def release_memory() -> None:
         libc.malloc_trim(0)
 
 
+_threads_lock = threading.Lock()
+_threads_users = 0  # callers inside torch_threads right now
+_threads_before: int | None = None  # the setting to restore when the last of them leaves
+
+
 @contextlib.contextmanager
 def torch_threads(n: int | None) -> Iterator[None]:
-    """Intra-op threads for the current thread only (torch's setting is per thread), restored after.
+    """Intra-op threads set to `n` while inside, restored after.
 
     The BiGRU runs 200 small sequential GRU steps: one thread is faster than two, which spend more
     time synchronising than computing (and much slower when another job holds the other core).
+
+    torch's setting is process-wide (a worker thread's `set_num_threads` is what every thread gets),
+    so concurrent requests share one setting: the first to enter saves it and the last to leave
+    restores it. Each saving and restoring for itself would, when two overlap (two live sessions,
+    or a live session beside a recognition), restore the other's value and leave the whole server
+    on one thread. While any caller is inside, other threads' work (an I3D) also runs on `n`.
     """
+    global _threads_users, _threads_before
     if not n:
         yield
         return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
+    with _threads_lock:
+        if _threads_users == 0:
+            _threads_before = torch.get_num_threads()
+            torch.set_num_threads(n)
+        _threads_users += 1
     try:
         yield
     finally:
-        torch.set_num_threads(before)
+        with _threads_lock:
+            _threads_users -= 1
+            if _threads_users == 0:
+                torch.set_num_threads(_threads_before)
 
 
 @dataclass(frozen=True)

@@ -235,3 +235,40 @@ def test_handlers_release_memory_after_every_request(weights, tmp_path, monkeypa
     with pytest.raises(gr.Error):
         list(h.recognize(str(bad), False, None, progress=None))
     assert len(calls) == 2  # failed requests too
+
+
+def test_overlapping_single_thread_sections_leave_the_thread_count_alone():
+    """Two requests' BiGRU sections overlap (A enters, B enters, A leaves, B leaves): torch's thread
+    count is process-wide, so B must still run on one thread after A left, and the count must be
+    back to what it was after both, not stuck at one thread for the whole server."""
+    original = torch.get_num_threads()
+    torch.set_num_threads(2)
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen_by_b = []
+
+    def a():
+        with runtime.torch_threads(1):
+            a_in.set()
+            assert b_in.wait(30)
+        a_out.set()
+
+    def b():
+        assert a_in.wait(30)
+        with runtime.torch_threads(1):
+            b_in.set()
+            assert a_out.wait(30)
+            seen_by_b.append(torch.get_num_threads())
+
+    try:
+        threads = [threading.Thread(target=a), threading.Thread(target=b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        fresh = []  # what a thread that never set it (the next request's worker) gets
+        t = threading.Thread(target=lambda: fresh.append(torch.get_num_threads()))
+        t.start()
+        t.join(60)
+        assert seen_by_b == [1] and fresh == [2] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(original)
