@@ -65,17 +65,17 @@ def _load(args) -> "Recognizer":  # noqa: F821
     if args.no_hub:
         os.environ["SIGNDEMO_USE_HUB"] = "0"
     models = tuple(m.strip() for m in args.models.split(","))
+    unknown = set(models) - {"bigru_attention", "i3d"}
+    if unknown:
+        raise SigndemoError(f"unknown model(s) {sorted(unknown)}: choose from bigru_attention, i3d")
     rec = Recognizer.from_defaults(
         bigru=args.bigru,
         i3d=args.i3d,
+        models=models,
         limits=VideoLimits(max_duration_s=args.max_duration),
-        **({} if args.extraction_fps is None else {"extraction_fps": args.extraction_fps or None}),
         top_k=args.top_k,
+        **({} if args.extraction_fps is None else {"extraction_fps": args.extraction_fps or None}),
     )
-    if "bigru_attention" not in models:
-        rec.bigru = None
-    if "i3d" not in models:
-        rec.i3d = None
     return rec
 
 

@@ -155,13 +155,19 @@ class Recognizer:
         self.i3d_runner = I3DRunner(i3d.model, runtime) if i3d is not None else None
 
     @classmethod
-    def from_defaults(cls, *, bigru: str | None = None, i3d: str | None = None, **kwargs) -> "Recognizer":
-        """Resolve each model (a named source, else weights/ -> hub -> demo bundle) and load it."""
+    def from_defaults(
+        cls, *, bigru: str | None = None, i3d: str | None = None, models: tuple[str, ...] = (BIGRU, I3D), **kwargs
+    ) -> "Recognizer":
+        """Load each model in `models` (a named source, else weights/ -> hub -> demo bundle); the
+        others are left out (None)."""
         from signdemo.weights import load_bundle
 
-        b = load_bundle(bigru) if bigru else resolve_bundle(BIGRU)
-        m = load_bundle(i3d) if i3d else resolve_bundle(I3D)
-        return cls(b, m, **kwargs)
+        def get(arch: str, source: str | None) -> Bundle | None:
+            if arch not in models:
+                return None
+            return load_bundle(source) if source else resolve_bundle(arch)
+
+        return cls(get(BIGRU, bigru), get(I3D, i3d), **kwargs)
 
     # ---------------------------------------------------------------- preprocessing from bundles
 
