@@ -166,3 +166,29 @@ def test_extraction_rate_comes_from_the_bundle(bundles):
     bigru.provenance = {**bigru.provenance, "landmark_extraction_fps": 10}
     assert Recognizer(bigru, None).extraction_fps == 10
     assert Recognizer(bigru, None, extraction_fps=None).extraction_fps is None  # explicit: every frame
+
+
+def test_parallel_landmark_graphs_stay_close_to_one_graph():
+    """The fast path splits a clip between two MediaPipe graphs (each tracks its own half); the
+    plain path (data preparation, RuntimeOptions.reference()) runs one. Stated tolerance: parts found
+    agree on >= 95% of (row, part) pairs; where both found a part, the median landmark moves less
+    than 0.01 and the 95th percentile less than 0.06 (normalised image units)."""
+    from signdemo import schema
+    from signdemo.landmarks import extract_landmarks
+    from signdemo.runtime import extract_landmarks_parallel
+
+    clip = read_clip(need_shared("data", "wlasl_clips", "09960.mp4"))  # 98 frames -> 49 rows at 15 fps
+    pos = clip.subsample(15)
+    frames, idx = clip.frames[pos], clip.source_indices[pos]
+    plain = extract_landmarks(frames, frame_indices=idx, fps=15)
+    fast = extract_landmarks_parallel(frames, idx, 15, workers=2)
+    assert np.array_equal(fast.frame_indices, plain.frame_indices)
+    assert (fast.present == plain.present).mean() >= 0.95
+    both = fast.present & plain.present
+    dists = []
+    for k, part in enumerate(schema.PART_NAMES):
+        rows = both[:, k]
+        sl = schema.part_slice(part)
+        dists.append(np.linalg.norm(fast.points[rows][:, sl, :2] - plain.points[rows][:, sl, :2], axis=-1).ravel())
+    d = np.concatenate(dists)
+    assert np.median(d) < 0.01 and np.percentile(d, 95) < 0.06
