@@ -56,7 +56,9 @@ def test_only_model_complexity_1():
 
 
 def test_missing_mediapipe_gives_install_hint(monkeypatch):
-    monkeypatch.setitem(sys.modules, "mediapipe", None)  # makes `import mediapipe...` fail
+    # None in sys.modules makes an import fail, also when an earlier test already imported it.
+    for name in ("mediapipe", "mediapipe.python", "mediapipe.python.solutions", "mediapipe.python.solutions.holistic"):
+        monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(MissingDependencyError, match="pip install mediapipe==0.10.21"):
         HolisticExtractor()
 
