@@ -173,6 +173,48 @@ def _import_holistic() -> Any:
     return holistic
 
 
+#: The nodes of MediaPipe's Holistic graph that compute the 468-point face mesh, which the
+#: project's 75-point schema does not use (pose and hands never read them).
+_FACE_NODES = ("SplitNormalizedLandmarkListCalculator", "FaceLandmarksFromPoseCpu")
+
+
+def _holistic_without_face(holistic: Any, *, smooth_landmarks: bool, use_prev_landmarks: bool,
+                           min_detection_confidence: float, min_tracking_confidence: float) -> Any:  # fmt: skip
+    """MediaPipe's own Holistic graph (model_complexity=1) with its face-mesh nodes removed.
+
+    The legacy solution always runs the face mesh; its models cost a few ms a frame and memory.
+    Pose and hand outputs are the same as `holistic.Holistic`'s (the tests compare them). Built
+    from the graph shipped in the wheel, with the side inputs and calculator options
+    `holistic.Holistic` sets."""
+    from mediapipe.framework import calculator_pb2
+    from mediapipe.python.solution_base import SolutionBase
+
+    path = Path(holistic.__file__).resolve().parents[2] / holistic._BINARYPB_FILE_PATH.removeprefix("mediapipe/")
+    config = calculator_pb2.CalculatorGraphConfig()
+    config.ParseFromString(path.read_bytes())
+    if not any(n.calculator == _FACE_NODES[1] for n in config.node):
+        raise RuntimeError(f"unexpected MediaPipe Holistic graph in {path}: no {_FACE_NODES[1]} node")
+    nodes = [n for n in config.node if n.calculator not in _FACE_NODES]
+    del config.node[:]
+    config.node.extend(nodes)
+    for field, dropped in ((config.output_stream, "FACE_LANDMARKS:"), (config.input_side_packet, "REFINE_FACE")):
+        kept = [v for v in field if not v.startswith(dropped)]
+        del field[:]
+        field.extend(kept)
+    return SolutionBase(
+        graph_config=config,
+        side_inputs={"model_complexity": 1, "smooth_landmarks": smooth_landmarks, "enable_segmentation": False,
+                     "smooth_segmentation": use_prev_landmarks, "use_prev_landmarks": use_prev_landmarks},
+        calculator_params={
+            "poselandmarkcpu__posedetectioncpu__TensorsToDetectionsCalculator.min_score_thresh":
+                min_detection_confidence,
+            "poselandmarkcpu__poselandmarkbyroicpu__tensorstoposelandmarksandsegmentation__ThresholdingCalculator"
+            ".threshold": min_tracking_confidence,
+        },
+        outputs=["pose_landmarks", "left_hand_landmarks", "right_hand_landmarks"],
+    )  # fmt: skip
+
+
 def _schema_rows(holistic: Any) -> dict[str, np.ndarray]:
     """For each part, MediaPipe's landmark index of every schema point, looked up by name."""
     pose = [holistic.PoseLandmark[name.upper()].value for name in schema.POSE_NAMES]
@@ -191,6 +233,9 @@ class HolisticExtractor:
         with HolisticExtractor() as extractor:
             for frame in frames:
                 points, present = extractor.process(frame)  # (75, 3) float32, (3,) bool
+
+    By default the graph leaves out MediaPipe's face mesh, which the schema does not use; pose and
+    hand landmarks are the same as with it (`face_mesh=True` runs the graph as shipped).
     """
 
     def __init__(
@@ -201,6 +246,7 @@ class HolisticExtractor:
         smooth_landmarks: bool = True,
         min_detection_confidence: float = 0.5,
         min_tracking_confidence: float = 0.5,
+        face_mesh: bool = False,
     ) -> None:
         if model_complexity != 1:
             raise ValueError(
@@ -209,15 +255,27 @@ class HolisticExtractor:
             )
         holistic = _import_holistic()
         self._rows = _schema_rows(holistic)
-        self._graph = holistic.Holistic(
-            static_image_mode=static_image_mode,
-            model_complexity=model_complexity,
-            smooth_landmarks=smooth_landmarks,
-            enable_segmentation=False,
-            refine_face_landmarks=False,
-            min_detection_confidence=min_detection_confidence,
-            min_tracking_confidence=min_tracking_confidence,
-        )
+        if face_mesh:  # MediaPipe's graph as shipped (the reference the tests compare with)
+            self._graph = holistic.Holistic(
+                static_image_mode=static_image_mode,
+                model_complexity=model_complexity,
+                smooth_landmarks=smooth_landmarks,
+                enable_segmentation=False,
+                refine_face_landmarks=False,
+                min_detection_confidence=min_detection_confidence,
+                min_tracking_confidence=min_tracking_confidence,
+            )
+            self._process = self._graph.process
+        else:
+            self._graph = _holistic_without_face(
+                holistic,
+                smooth_landmarks=smooth_landmarks and not static_image_mode,
+                use_prev_landmarks=not static_image_mode,
+                min_detection_confidence=min_detection_confidence,
+                min_tracking_confidence=min_tracking_confidence,
+            )
+            graph = self._graph
+            self._process = lambda rgb: graph.process({"image": rgb})
 
     def process(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Landmarks of the next frame (uint8 BGR (H, W, 3)) of the clip.
@@ -230,7 +288,7 @@ class HolisticExtractor:
             raise ValueError(f"expected a uint8 (H, W, 3) BGR frame, got {frame_bgr.dtype} {frame_bgr.shape}")
         rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)  # MediaPipe expects RGB
         rgb.flags.writeable = False  # lets MediaPipe use the buffer without copying
-        result = self._graph.process(rgb)
+        result = self._process(rgb)
         points = np.zeros((schema.NUM_POINTS, schema.NUM_COORDS), dtype=np.float32)
         present = np.zeros(len(schema.PART_NAMES), dtype=bool)
         for column, part in enumerate(schema.PART_NAMES):

@@ -64,6 +64,24 @@ def test_horizontal_flip_mirrors_the_crop() -> None:
     assert x[0, 0, 0, 0] > 0 and x[0, 0, 0, -1] < 0
 
 
+def test_appearance_jitter_draws_one_crop_and_colour_change_per_clip() -> None:
+    frames = np.zeros((6, 256, 320, 3), np.uint8)
+    frames[..., 0], frames[..., 1], frames[..., 2] = 30, 120, 210  # three distinct channel levels
+    frames[:, 100:140, 150:190] = 255  # a bright square: its size in the output follows the crop scale
+    orders, sizes = set(), set()
+    for seed in range(12):
+        out = i3d.appearance_jitter(frames, sample_rng(seed, 1, 0), size=224)
+        assert out.shape == (6, 224, 224, 3) and out.dtype == np.uint8
+        assert all(np.array_equal(out[0], f) for f in out[1:])  # the same draw on every frame
+        corner = out[0, 0, 0].astype(int)
+        orders.add(tuple(np.argsort(corner)))  # brightness and contrast keep the order: only a permutation moves it
+        sizes.add(int((out[0] == out[0].max()).all(axis=-1).sum()))
+        assert np.array_equal(out, i3d.appearance_jitter(frames, sample_rng(seed, 1, 0), size=224))  # seeded
+    assert len(orders) > 2 and len(sizes) > 2
+    x = i3d.train_clip(frames, sample_rng(0, 1, 0), num_frames=4, size=224, hflip=True, appearance=True)
+    assert x.shape == (3, 4, 224, 224) and x.min() >= -1 and x.max() <= 1
+
+
 def test_wlasl_loss_is_half_per_frame_bce_half_max_bce() -> None:
     logits_t = torch.tensor([[[2.0, -1.0], [0.5, 1.5], [-3.0, 0.0]]])  # (1, 3 classes, 2 steps)
     y = torch.tensor([1])
@@ -132,7 +150,8 @@ def test_frozen_trunk_trains_only_the_later_stages(clips: Path, tmp_path: Path) 
     out = tmp_path / "frozen"
     args = i3d.get_args_parser().parse_args([str(clips / "labels.csv"), "--out", str(out), *TINY,
                                              "--effective-batch", "1", "--freeze-through", "MaxPool3d_4a_3x3",
-                                             "--trunk-views", "2", "--loss", "ce"])  # fmt: skip
+                                             "--trunk-views", "2", "--loss", "ce", "--appearance-jitter",
+                                             "--optimizer", "adamw", "--lr", "1e-3"])  # fmt: skip
     torch.manual_seed(0)
     before = i3d.InceptionI3d(num_classes=2).state_dict()  # what --seed 0 builds (same init order)
     result = i3d.main(args)

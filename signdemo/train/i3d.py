@@ -37,6 +37,7 @@ import logging
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -109,14 +110,32 @@ def build_cache(index: DatasetIndex, cache: Path, runtime: common.Runtime, *, li
 # Clips
 
 
+def appearance_jitter(clip: np.ndarray, rng: np.random.Generator, *, scale: tuple[float, float] = (0.75, 1.0),
+                      size: int = 224) -> np.ndarray:  # fmt: skip
+    """Random appearance of a clip (k, h, w, 3) uint8 -> (k, size, size, 3) uint8, the same draw for
+    every frame: a square crop covering `scale` of the short side at a random place, resized to
+    `size` (the signer's size and place in frame), then a random order of the colour channels and a
+    random brightness and contrast (skin, clothing and background colours). For recognizers that
+    must not learn a signer's colours from few signers."""
+    k, h, w = clip.shape[:3]
+    side = int(round(min(h, w) * rng.uniform(*scale)))
+    top, left = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+    out = np.stack([cv2.resize(np.ascontiguousarray(f), (size, size), interpolation=cv2.INTER_LINEAR)
+                    for f in crop(clip, top, left, side)])  # fmt: skip  # (k, size, size, 3)
+    out = out[..., rng.permutation(3)].astype(np.float32)
+    mean = out.mean()
+    out = (out - mean) * rng.uniform(0.7, 1.3) + mean * rng.uniform(0.7, 1.3)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
 def train_clip(frames: np.ndarray, rng: np.random.Generator, *, num_frames: int, size: int, hflip: bool,
-               sampling: str = "consecutive") -> torch.Tensor:
+               sampling: str = "consecutive", appearance: bool = False) -> torch.Tensor:
     """WLASL training crop of cached frames (T, H, W, 3) uint8 -> (3, num_frames, size, size) in [-1, 1].
 
     sampling: "consecutive" (WLASL: `num_frames` consecutive frames at a random start) or "spread"
     (one random frame in each of `num_frames` equal segments of the whole clip, in order: the
     training counterpart of the evaluation's evenly spread frames, for short-window models that
-    must see the whole sign).
+    must see the whole sign). appearance: `appearance_jitter` instead of the plain random crop.
     """
     t = len(frames)
     if sampling == "spread":
@@ -129,9 +148,12 @@ def train_clip(frames: np.ndarray, rng: np.random.Generator, *, num_frames: int,
     else:  # pad by repeating the first frame before or the last frame after (WLASL's pad)
         pad = num_frames - t
         idx = np.r_[np.zeros(pad, np.int64), np.arange(t)] if rng.random() < 0.5 else np.r_[np.arange(t), np.full(pad, t - 1)]
-    h, w = frames.shape[1:3]
-    top, left = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
-    clip = crop(np.asarray(frames[idx]), top, left, size)  # (k, size, size, 3)
+    if appearance:
+        clip = appearance_jitter(np.asarray(frames[idx]), rng, size=size)  # (k, size, size, 3)
+    else:
+        h, w = frames.shape[1:3]
+        top, left = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+        clip = crop(np.asarray(frames[idx]), top, left, size)  # (k, size, size, 3)
     if hflip and rng.random() < 0.5:
         clip = clip[:, :, ::-1]  # mirror image: the signer's hands swap sides
     return to_clip_tensor(to_unit_range(clip))[0]  # (3, k, size, size)
@@ -139,10 +161,10 @@ def train_clip(frames: np.ndarray, rng: np.random.Generator, *, num_frames: int,
 
 class ClipDataset(Dataset):
     def __init__(self, files: list[Path], targets: np.ndarray, *, num_frames: int, size: int, hflip: bool,
-                 seed: int, sampling: str = "consecutive") -> None:  # fmt: skip
+                 seed: int, sampling: str = "consecutive", appearance: bool = False) -> None:  # fmt: skip
         self.files, self.targets = files, targets
         self.num_frames, self.size, self.hflip, self.seed, self.epoch = num_frames, size, hflip, seed, 0
-        self.sampling = sampling
+        self.sampling, self.appearance = sampling, appearance
 
     def __len__(self) -> int:
         return len(self.files)
@@ -151,7 +173,7 @@ class ClipDataset(Dataset):
         frames = np.load(self.files[i], mmap_mode="r")
         rng = common.sample_rng(self.seed, self.epoch, i)
         x = train_clip(frames, rng, num_frames=self.num_frames, size=self.size, hflip=self.hflip,
-                       sampling=self.sampling)
+                       sampling=self.sampling, appearance=self.appearance)
         return x, int(self.targets[i]), i
 
 
@@ -254,13 +276,14 @@ def freeze_trunk(net: InceptionI3d, through: str) -> list[nn.Parameter]:
     return [p for p in net.parameters() if p.requires_grad]
 
 
-def _trunk_view(frames: np.ndarray, config: I3DInputConfig, rng: np.random.Generator | None) -> torch.Tensor:
+def _trunk_view(frames: np.ndarray, config: I3DInputConfig, rng: np.random.Generator | None, *,
+                hflip: bool = False, appearance: bool = False) -> torch.Tensor:  # fmt: skip
     """The evaluation view (rng None: evenly spread frames, centre crop) or a training view."""
     if rng is None:
         idx = sample_frame_indices(len(frames), config.num_frames, config.min_frames)
         return preprocess_clip(frames, config, indices=idx)  # (1, 3, k, 224, 224)
-    return train_clip(frames, rng, num_frames=config.num_frames, size=config.crop, hflip=False,
-                      sampling="spread")[None]  # fmt: skip
+    return train_clip(frames, rng, num_frames=config.num_frames, size=config.crop, hflip=hflip,
+                      sampling="spread", appearance=appearance)[None]  # fmt: skip
 
 
 @torch.no_grad()
@@ -284,14 +307,15 @@ def calibrate_trunk(net: InceptionI3d, through: str, files: list[Path], config: 
 
 @torch.no_grad()
 def cache_trunk(net: InceptionI3d, through: str, files: list[Path], config: I3DInputConfig, runtime: common.Runtime,
-                *, views: int, seed: int) -> list[torch.Tensor]:  # fmt: skip
-    """Trunk outputs per clip: (views, C, T, H, W) float16 (view 0 is the evaluation view)."""
+                *, views: int, seed: int, hflip: bool = False, appearance: bool = False) -> list[torch.Tensor]:  # fmt: skip
+    """Trunk outputs per clip: (views, C, T, H, W) float16 (view 0 is the evaluation view, the others
+    training views with the given augmentation)."""
     net.eval()
     out = []
     for i, f in enumerate(files):
         frames = np.load(f, mmap_mode="r")
-        xs = [_trunk_view(frames, config, None if v == 0 else common.sample_rng(seed, 10_000 + v, i))
-              for v in range(views)]  # fmt: skip
+        xs = [_trunk_view(frames, config, None if v == 0 else common.sample_rng(seed, 10_000 + v, i), hflip=hflip,
+                          appearance=appearance) for v in range(views)]  # fmt: skip
         with runtime.autocast():
             y = net.forward_stages(torch.cat(xs).to(runtime.device), through=through)
         out.append(y.to(torch.float16).cpu())
@@ -360,6 +384,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--crop", type=int, default=224)
     g.add_argument("--hflip", action=argparse.BooleanOptionalAction, default=True,
                    help="random horizontal flip (WLASL's recipe; it swaps the signer's hands)")  # fmt: skip
+    g.add_argument("--appearance-jitter", action=argparse.BooleanOptionalAction, default=False,
+                   help="random scale, place, colour-channel order, brightness and contrast of training clips")
+    g.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd",
+                   help="sgd (WLASL: momentum --momentum) or adamw (faster from random weights)")
     g.add_argument("--cache", type=Path, help="frame cache folder (default: OUT.frames next to OUT)")
     g.add_argument("--freeze-through", metavar="STAGE",
                    help="freeze the backbone up to this stage (e.g. MaxPool3d_4a_3x3), cache its output once "
@@ -421,12 +449,15 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
         for split, split_files, views in (("train", train_files, args.trunk_views), ("val", val_files, 1),
                                           ("test", test_files, 1)):  # fmt: skip
             trunks[split] = cache_trunk(net, args.freeze_through, split_files, input_config, runtime, views=views,
-                                        seed=args.seed)  # fmt: skip
+                                        seed=args.seed, hflip=args.hflip, appearance=args.appearance_jitter)  # fmt: skip
         model = UpperI3D(net, args.freeze_through)
     else:
         model = runtime.wrap(net)
         trainable = list(model.parameters())
-    optimizer = torch.optim.SGD(trainable, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
+    if args.optimizer == "adamw":
+        optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=args.weight_decay)
+    else:
+        optimizer = torch.optim.SGD(trainable, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
     scaler = runtime.grad_scaler()
     accum = max(1, round(args.effective_batch / (args.batch_size * runtime.world_size)))
@@ -446,7 +477,7 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
         train_set = TrunkDataset(trunks["train"], train_y, seed=args.seed)
     else:
         train_set = ClipDataset(train_files, train_y, num_frames=args.num_frames, size=args.crop, hflip=args.hflip,
-                                seed=args.seed, sampling=args.train_sampling)  # fmt: skip
+                                seed=args.seed, sampling=args.train_sampling, appearance=args.appearance_jitter)  # fmt: skip
     loader, set_epoch = common.train_loader(train_set, args, runtime)
 
     def train_epoch(epoch: int) -> dict:
