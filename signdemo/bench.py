@@ -3,13 +3,17 @@
     python -m signdemo.bench                                # ../shared/data/wlasl_clips, both models
     python -m signdemo.bench --clips DIR --json             # machine-readable
     python -m signdemo.bench --limit 5 --skip-app           # quicker
+    python -m signdemo.bench --baseline                     # every speed-up off: the "before" figures
 
-For every clip: decode, landmarks per frame (at the extraction rate, on the parallel graphs), features,
-BiGRU, I3D (the fast path), overlay encoding, and the end-to-end times of each model's answer. The same
+For every clip: decode, landmarks (per extracted frame and per source frame, at the extraction rate, on
+the parallel graphs), features, BiGRU, I3D (the fast path), overlay encoding, and the end-to-end times
+of each model's answer; `bigru_answer` and `both_answers` are what the Recognise tab waits for (it
+shows the BiGRU answer at once, then encodes the overlay video beside the I3D: `i3d_beside_overlay`;
+with `--baseline`, overlay first, then the BiGRU answer, then the I3D). The same
 I3D weights also run through the plain float32 eager reference path in the same run; the speed ratio
 and the top-1 agreement between the two are printed, so every speed-up comes with its accuracy cost.
-Then: peak RSS, live-webcam frame latency (landmarks + overlay per frame), and app start-up to the
-first served page. Timings are wall-clock on whatever else this machine is doing: compare runs made
+Then: peak RSS, live-webcam frame latency (landmarks + overlay per frame), and the app as served:
+start-up to the first page, a few clips through its `/recognize` API, its peak RSS. Timings are wall-clock on whatever else this machine is doing: compare runs made
 back to back on the same machine.
 """
 
@@ -27,6 +31,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +56,11 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", action="store_true", help="torch.compile the fast I3D path")
     p.add_argument("--workers", type=int, default=2, help="MediaPipe graphs per clip")
     p.add_argument("--no-reference", action="store_true", help="skip the float32 eager reference I3D")
-    p.add_argument("--skip-app", action="store_true", help="skip the app start-up measurement")
+    p.add_argument("--baseline", action="store_true",
+                   help="every speed-up off (landmarks on every frame through one graph with MediaPipe's face mesh, "
+                        "float32 eager I3D, torch's default threads for the BiGRU): the naive pipeline")  # fmt: skip
+    p.add_argument("--skip-app", action="store_true", help="skip the app measurements (start-up, API answers, RSS)")
+    p.add_argument("--app-clips", type=int, default=3, help="clips sent to the running app's /recognize API")
     p.add_argument("--live-frames", type=int, default=90, help="frames for the live-webcam latency")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     return p
@@ -75,25 +84,43 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def measure_app_startup(timeout: float = 120.0) -> float:
-    """Seconds from `python app.py` to the first 200 on its page."""
+def measure_app(clips: list[Path], timeout: float = 180.0) -> dict:
+    """`python app.py` as served: seconds to the first 200 on its page, then each clip through the
+    `/recognize` API one after another (seconds per answer, the first includes any lazy loading),
+    then the server's peak RSS (both models loaded and used)."""
+    from gradio_client import Client, handle_file
+
+    from signdemo.loadtest import rss_mib
+
     port = _free_port()
     env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1",
                GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")  # fmt: skip
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, str(REPO / "app.py")], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    url = f"http://127.0.0.1:{port}/"
     try:
-        while time.perf_counter() - t0 < timeout:
+        while True:
+            if time.perf_counter() - t0 > timeout:
+                raise TimeoutError(f"app did not serve a page within {timeout} s")
             if proc.poll() is not None:
                 raise RuntimeError(f"app.py exited with code {proc.returncode}")
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                with urllib.request.urlopen(url, timeout=2) as r:
                     if r.status == 200:
-                        return time.perf_counter() - t0
+                        break
             except OSError:
                 time.sleep(0.1)
-        raise TimeoutError(f"app did not serve a page within {timeout} s")
+        out: dict = {"startup_s": time.perf_counter() - t0, "idle_rss_mb": rss_mib(proc.pid, "VmHWM")}
+        client = Client(url, verbose=False)
+        answers = []
+        for clip in clips:
+            t = time.perf_counter()
+            client.predict(handle_file(str(clip)), False, api_name="/recognize")
+            answers.append(time.perf_counter() - t)
+        out["answer_s"] = answers
+        out["peak_rss_mb"] = rss_mib(proc.pid, "VmHWM")
+        return out
     finally:
         proc.terminate()
         try:
@@ -102,13 +129,13 @@ def measure_app_startup(timeout: float = 120.0) -> float:
             proc.kill()
 
 
-def measure_live(frames: np.ndarray) -> dict:
+def measure_live(frames: np.ndarray, *, face_mesh: bool = False) -> dict:
     """Per-frame latency of the live tab's work: one tracking graph, landmarks + overlay drawing."""
     from signdemo.landmarks import HolisticExtractor
     from signdemo.overlay import draw_landmarks
 
     times = []
-    with HolisticExtractor() as ex:
+    with HolisticExtractor(face_mesh=face_mesh) as ex:
         for frame in frames:
             t = time.perf_counter()
             points, present = ex.process(frame)
@@ -138,19 +165,23 @@ def run(args) -> dict:
         raise SystemExit(f"no clips in {args.clips}")
 
     t = time.perf_counter()
-    options = RuntimeOptions(precision=args.precision, compile=args.compile, landmark_workers=args.workers)
-    rate = {} if args.extraction_fps is None else {"extraction_fps": args.extraction_fps}
+    if args.baseline:
+        options, rate = RuntimeOptions.reference(), {"extraction_fps": None}
+    else:
+        options = RuntimeOptions(precision=args.precision, compile=args.compile, landmark_workers=args.workers)
+        rate = {} if args.extraction_fps is None else {"extraction_fps": args.extraction_fps}
     rec = Recognizer.from_defaults(bigru=args.bigru, i3d=args.i3d, runtime=options, **rate)
     load_s = time.perf_counter() - t
     i3d_cfg = rec.i3d_config.__class__(**{**rec.i3d.preprocessing, "num_frames": args.i3d_frames}) if rec.i3d else None
     reference = None
-    if rec.i3d is not None and not args.no_reference:
+    if rec.i3d is not None and not args.no_reference and not args.baseline:
         # A second copy of the same weights, run the plain way.
         reference = I3DRunner(load_bundle(rec.i3d.root or rec.i3d.source).model, RuntimeOptions.reference())
 
     stages: dict[str, list[float]] = {k: [] for k in (
-        "decode", "landmarks_per_frame", "features", "bigru", "i3d_preprocess", "i3d", "i3d_reference",
-        "overlay", "bigru_end_to_end", "i3d_end_to_end", "both_end_to_end")}  # fmt: skip
+        "decode", "landmarks_per_frame", "landmarks_per_source_frame", "features", "bigru", "i3d_preprocess", "i3d",
+        "i3d_reference", "overlay", "i3d_beside_overlay", "bigru_end_to_end", "i3d_end_to_end", "bigru_answer",
+        "both_answers")}  # fmt: skip
     agree, max_diff, rows = [], [], []
     tmp = Path(tempfile.mkdtemp(prefix="signdemo-bench-"))
     for n, path in enumerate(clips):
@@ -167,6 +198,7 @@ def run(args) -> dict:
         if rec.bigru is not None:
             lm = timed("landmarks", rec.extract, clip)
             d["landmarks_per_frame"] = d["landmarks"] / max(len(lm), 1)
+            d["landmarks_per_source_frame"] = d["landmarks"] / max(len(clip), 1)
             feats = timed("features", landmarks_to_features, lm.points, lm.present, rec.feature_config)
             if lm.present[:, 0].any():
                 row["bigru_top1"] = timed("bigru", rec.predict_features, feats).top1
@@ -174,6 +206,9 @@ def run(args) -> dict:
             out = tmp / f"{n}.mp4"
             timed("overlay", render_overlay, out, clip.frames, lm, clip.fps, frame_indices=clip.source_indices)
             out.unlink(missing_ok=True)
+            # The Recognise tab: the keypoint answer at once, the overlay encoded beside the I3D
+            # (the baseline: the overlay first, then the answer, as a plain pipeline would).
+            d["bigru_answer"] = d["bigru_end_to_end"] + (d["overlay"] if args.baseline else 0.0)
         if rec.i3d is not None:
             idx = sample_frame_indices(len(clip), i3d_cfg.num_frames, i3d_cfg.min_frames)
             x = timed("i3d_preprocess", preprocess_clip, clip.frames, i3d_cfg, idx)
@@ -186,8 +221,19 @@ def run(args) -> dict:
                 agree.append(same)
                 max_diff.append(float((ref - fast).abs().max()))
                 row["i3d_reference_agrees"] = same
-        if "bigru_end_to_end" in d and "i3d_end_to_end" in d:
-            d["both_end_to_end"] = d["bigru_end_to_end"] + d["i3d_preprocess"] + d["i3d"]
+        if "bigru_answer" in d and "i3d_end_to_end" in d:
+            if args.baseline:
+                d["both_answers"] = d["bigru_answer"] + d["i3d_preprocess"] + d["i3d"]
+            else:
+                out = tmp / f"{n}-beside.mp4"
+                with ThreadPoolExecutor(1) as pool:
+                    t = time.perf_counter()
+                    job = pool.submit(render_overlay, out, clip.frames, lm, clip.fps, frame_indices=clip.source_indices)
+                    rec.i3d_runner(x)
+                    job.result()
+                    d["i3d_beside_overlay"] = (time.perf_counter() - t) * 1000
+                out.unlink(missing_ok=True)
+                d["both_answers"] = d["bigru_answer"] + d["i3d_preprocess"] + d["i3d_beside_overlay"]
         for k, v in d.items():
             if k in stages:
                 stages[k].append(v)
@@ -201,14 +247,15 @@ def run(args) -> dict:
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpus": os.cpu_count(), "torch_threads": threads, "torch": torch.__version__,
                     "bf16": options.use_bf16},  # fmt: skip
-        "settings": {"clips": str(args.clips), "n_clips": len(clips), "extraction_fps": rec.extraction_fps,
-                     "i3d_frames": args.i3d_frames, "landmark_workers": args.workers,
+        "settings": {"baseline": args.baseline, "clips": str(args.clips), "n_clips": len(clips),
+                     "extraction_fps": rec.extraction_fps, "i3d_frames": args.i3d_frames,
+                     "landmark_workers": options.landmark_workers, "face_mesh": options.face_mesh,
                      "i3d_fast_path": rec.i3d_runner.description if rec.i3d_runner else None,
                      "bigru": rec.bigru.describe() if rec.bigru else None,
                      "i3d": rec.i3d.describe() if rec.i3d else None},  # fmt: skip
         "model_load_s": load_s,
         "stages_ms": {k: _stats(v) for k, v in stages.items()},
-        "live": measure_live(live_frames),
+        "live": measure_live(live_frames, face_mesh=options.face_mesh),
         "peak_rss_mb": _peak_rss_mb(),
         "clips": rows,
     }
@@ -218,9 +265,9 @@ def run(args) -> dict:
                                            "max_abs_logit_diff": float(np.max(max_diff))}  # fmt: skip
     if not args.skip_app:
         try:
-            result["app_startup_s"] = measure_app_startup()
-        except (RuntimeError, TimeoutError, OSError) as exc:
-            result["app_startup_s"] = f"failed: {exc}"
+            result["app"] = measure_app(clips[: args.app_clips])
+        except Exception as exc:  # noqa: BLE001 - reported in the results, the other figures stand
+            result["app"] = {"error": f"{type(exc).__name__}: {exc}"}
     return result
 
 
@@ -228,8 +275,10 @@ def print_table(r: dict) -> None:
     s = r["settings"]
     print(f"signdemo benchmark on {r['machine']['processor']} ({r['machine']['cpus']} CPUs, "
           f"torch {r['machine']['torch']}, {r['machine']['torch_threads']} threads)")  # fmt: skip
-    print(f"clips: {s['n_clips']} from {s['clips']}; landmarks at {s['extraction_fps']} fps on "
-          f"{s['landmark_workers']} graphs; I3D on {s['i3d_frames']} frames, fast path: {s['i3d_fast_path']}")  # fmt: skip
+    rate = f"{s['extraction_fps']} fps" if s["extraction_fps"] else "every frame"
+    print(f"clips: {s['n_clips']} from {s['clips']}; landmarks at {rate} on {s['landmark_workers']} graph(s)"
+          f"{' with the face mesh' if s['face_mesh'] else ''}; I3D on {s['i3d_frames']} frames, "
+          f"path: {s['i3d_fast_path']}{'  [--baseline]' if s['baseline'] else ''}")  # fmt: skip
     print(f"BiGRU: {s['bigru']}\nI3D:   {s['i3d']}\nmodel load: {r['model_load_s']:.2f} s")
     print(f"\n{'stage':<24}{'median ms':>12}{'p90 ms':>12}{'n':>6}")
     for name, st in r["stages_ms"].items():
@@ -242,10 +291,14 @@ def print_table(r: dict) -> None:
         c = r["i3d_fast_vs_reference"]
         print(f"\nI3D fast path vs float32 eager reference: {c['speedup']:.2f}x faster, "
               f"top-1 agreement {c['top1_agreement']:.0%}, max |logit diff| {c['max_abs_logit_diff']:.4f}")
-    print(f"peak RSS: {r['peak_rss_mb']:.0f} MB")
-    if "app_startup_s" in r:
-        v = r["app_startup_s"]
-        print(f"app start-up to first page: {v:.2f} s" if isinstance(v, float) else f"app start-up: {v}")
+    print(f"peak RSS of this process (both models and the float32 reference copy): {r['peak_rss_mb']:.0f} MB")
+    app = r.get("app")
+    if app and "error" in app:
+        print(f"app: {app['error']}")
+    elif app:
+        answers = ", ".join(f"{v:.2f}" for v in app["answer_s"])
+        print(f"app start-up to first page: {app['startup_s']:.2f} s (RSS {app['idle_rss_mb']:.0f} MB); "
+              f"/recognize answers: {answers} s; server peak RSS {app['peak_rss_mb']:.0f} MB")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

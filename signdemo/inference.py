@@ -270,7 +270,8 @@ class Recognizer:
         pos = clip.subsample(self.extraction_fps)
         fps = clip.fps * len(pos) / max(len(clip), 1)
         return extract_landmarks_parallel(
-            clip.frames[pos], clip.source_indices[pos], fps, workers=self.runtime.landmark_workers
+            clip.frames[pos], clip.source_indices[pos], fps, workers=self.runtime.landmark_workers,
+            face_mesh=self.runtime.face_mesh,
         )
 
     def recognize_stream(

@@ -125,11 +125,11 @@ def _pid_on_port(port: int) -> int | None:
     return None
 
 
-def rss_mib(pid: int) -> float | None:
-    """Resident memory of a process in MiB (None if it cannot be read)."""
+def rss_mib(pid: int, field: str = "VmRSS") -> float | None:
+    """Resident memory of a process in MiB (None if it cannot be read); `field="VmHWM"`: its peak."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass

@@ -121,6 +121,10 @@ class RuntimeOptions:
     compile: bool = False
     landmark_workers: int = 2
     bigru_threads: int = 1
+    #: run MediaPipe's face mesh too (the graph as shipped); the schema does not use it
+    face_mesh: bool = False
+    #: I3D: a private inference copy with BatchNorm folded into the convolutions (`fuse_for_inference`)
+    fuse: bool = True
 
     @property
     def use_bf16(self) -> bool:
@@ -133,7 +137,7 @@ class RuntimeOptions:
     @classmethod
     def reference(cls) -> "RuntimeOptions":
         return cls(fast=False, precision="float32", channels_last=False, compile=False, landmark_workers=1,
-                   bigru_threads=0)
+                   bigru_threads=0, face_mesh=True, fuse=False)
 
 
 def _is_channels_last_3d(model: nn.Module) -> bool:
@@ -148,13 +152,20 @@ def _is_channels_last_3d(model: nn.Module) -> bool:
 class I3DRunner:
     """Runs a (shared, read-only) I3D on preprocessed clips with the chosen options.
 
-    The model is converted to channels-last once (a model already converted, e.g. by another
-    runner over the same shared model, is left untouched); `__call__` is thread-safe for inference.
+    The fast path runs a private copy with BatchNorm folded into the convolutions (`fuse`); else the
+    model is converted to channels-last once (a model already converted, e.g. by another runner over
+    the same shared model, is left untouched); `__call__` is thread-safe for inference.
     """
 
     def __init__(self, model: nn.Module, options: RuntimeOptions = RuntimeOptions()) -> None:
+        from signdemo.models.i3d import InceptionI3d, fuse_for_inference
+
         self.options = options
         self.model = model.eval()
+        if options.fast and options.fuse and isinstance(model, InceptionI3d):
+            self.model = fuse_for_inference(self.model)
+            if options.use_bf16:  # autocast would cast the weights on every call
+                self.model = self.model.to(torch.bfloat16)
         if options.fast and options.channels_last and not _is_channels_last_3d(self.model):
             self.model = self.model.to(memory_format=torch.channels_last_3d)
         self._forward = self.model
@@ -167,6 +178,7 @@ class I3DRunner:
         if not o.fast:
             return "float32 eager (reference)"
         parts = ["bfloat16 autocast" if o.use_bf16 else "float32"]
+        parts += ["BatchNorm folded"] if o.fuse else []
         parts += ["channels-last 3D"] if o.channels_last else []
         parts += ["torch.compile"] if o.compile else []
         return ", ".join(parts)
@@ -183,24 +195,27 @@ class I3DRunner:
 
 
 def extract_landmarks_parallel(
-    frames: np.ndarray, frame_indices: np.ndarray, fps: float, workers: int = 2, min_chunk: int = 12
+    frames: np.ndarray, frame_indices: np.ndarray, fps: float, workers: int = 2, min_chunk: int = 12,
+    **holistic_options,
 ):
     """MediaPipe landmarks of one clip on `workers` contiguous chunks at once, one graph each.
 
     Each chunk keeps its own tracking (its first frame runs detection); the MediaPipe graphs
     release the GIL while they compute, so threads use all cores. Chunks shorter than
-    `min_chunk` frames are not worth a second graph. Returns one `Landmarks`.
+    `min_chunk` frames are not worth a second graph. `holistic_options` go to each
+    `HolisticExtractor`. Returns one `Landmarks`.
     """
     from signdemo.landmarks import Landmarks, extract_landmarks
 
     n = len(frames)
     workers = max(1, min(workers, n // max(min_chunk, 1)))
     if workers == 1:
-        return extract_landmarks(frames, frame_indices=frame_indices, fps=fps)
+        return extract_landmarks(frames, frame_indices=frame_indices, fps=fps, **holistic_options)
     bounds = np.linspace(0, n, workers + 1).round().astype(int)
     chunks = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
     with ThreadPoolExecutor(workers, thread_name_prefix="landmarks") as pool:
-        parts = list(pool.map(lambda s: extract_landmarks(frames[s], frame_indices=frame_indices[s], fps=fps), chunks))
+        parts = list(pool.map(
+            lambda s: extract_landmarks(frames[s], frame_indices=frame_indices[s], fps=fps, **holistic_options), chunks))
     return Landmarks(
         np.concatenate([p.points for p in parts]),
         np.concatenate([p.present for p in parts]),

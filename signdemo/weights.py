@@ -452,24 +452,46 @@ def parse_hf_source(source: str) -> tuple[str, str | None]:
     return repo_id, revision or None
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the hub's host accepts a TCP connection within `timeout` s. Without network a name
+    that does not resolve fails at once, where huggingface_hub would retry with back-off for tens
+    of seconds per file; such a machine then uses the Hugging Face cache alone."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants
+
+    url = urlsplit(constants.ENDPOINT)
+    try:
+        with socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout):
+            return True
+    except OSError:
+        return False
+
+
 def download_hf_bundle(
     repo_id: str, revision: str | None = None, *, cache_dir: str | Path | None = None, timeout: float = 10.0
 ) -> Path:
     """Fetch a bundle's files with `hf_hub_download` (cached; works offline from the cache) and
-    return the local snapshot folder. Needs our manifest or the published BiGRU file names."""
+    return the local snapshot folder. Needs our manifest or the published BiGRU file names.
+    Offline (HF_HUB_OFFLINE=1, or `hub_reachable` false) the files come from the cache alone."""
     try:
-        from huggingface_hub import hf_hub_download
+        from huggingface_hub import constants, hf_hub_download
         from huggingface_hub.errors import LocalEntryNotFoundError, RemoteEntryNotFoundError
     except ImportError as exc:  # pragma: no cover - huggingface_hub is a hard dependency
         raise WeightsError("huggingface_hub is not installed: pip install huggingface_hub") from exc
 
     where = f"hf://{repo_id}" + (f"@{revision}" if revision else "")
+    local_only = not constants.HF_HUB_OFFLINE and not hub_reachable(min(timeout, 3.0))
+    if local_only:
+        log.info("%s: the hub is not reachable; looking in the Hugging Face cache only", where)
 
     def get(filename: str, required: bool = True) -> Path | None:
         try:
             path = Path(
                 hf_hub_download(
-                    repo_id, filename, revision=revision, cache_dir=cache_dir, etag_timeout=timeout
+                    repo_id, filename, revision=revision, cache_dir=cache_dir, etag_timeout=timeout,
+                    local_files_only=local_only,
                 )
             )
             verify_lfs_blob(path, f"{where}/{filename}")

@@ -117,7 +117,10 @@ def test_recognize_a_real_clip(store, tmp_path, warnings_shown):
     assert len(streamed) == 2  # the keypoint answer first, while the I3D runs
     first, second = streamed
     assert first[2] is not None and first[4] is None and "Running" in first[3] and "waiting" in first[5]
-    assert second[0] == gr.skip() and second[4] is not None  # the overlay is not sent twice
+    # The overlay is encoded beside the I3D and sent once, with its answer; the keypoint outputs are
+    # not sent again.
+    assert first[0] is None and isinstance(second[0], str) and second[4] is not None
+    assert second[2] == gr.skip() and second[6] == gr.skip()
     overlay, bigru_md, bigru_top, i3d_md, i3d_top, agreement, attention, thumbs, i3d_time, details = final(streamed)
     assert probe(overlay).codec in ("avc1", "h264")  # browser-playable
     assert len(read_clip(overlay)) == len(read_clip(WLASL_CLIP))  # every decoded frame

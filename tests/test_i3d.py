@@ -20,7 +20,14 @@ from signdemo.i3d_input import (
     resize_short_side,
     sample_frame_indices,
 )
-from signdemo.models.i3d import MIN_FRAMES, InceptionI3d, clip_scores, inception_i3d, num_time_steps
+from signdemo.models.i3d import (
+    MIN_FRAMES,
+    InceptionI3d,
+    clip_scores,
+    fuse_for_inference,
+    inception_i3d,
+    num_time_steps,
+)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 REFERENCE = SHARED / "fixtures" / "i3d_reference"
@@ -243,3 +250,34 @@ def test_forward_stages_split_equals_the_whole():
         rest = model.forward_head(model.avg_pool(model.forward_stages(trunk, after="MaxPool3d_4a_3x3")))
         assert trunk.shape[1] == 480
         assert torch.allclose(rest, model(x), atol=1e-5)
+
+
+# --- inference copy -----------------------------------------------------------------------------
+
+
+def test_fused_inference_copy_reproduces_the_reference(reference_model, reference_io):
+    fused = fuse_for_inference(reference_model)
+    assert not any(isinstance(m, torch.nn.BatchNorm3d) for m in fused.modules())
+    assert reference_model.Mixed_5c.b3b.bn is not None  # the original is untouched
+    with torch.no_grad():
+        logits = fused(reference_io["input"].float())
+    assert (logits - reference_io["logits"].float()).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("shape", [(9, 224, 224), (13, 201, 230)])
+def test_fused_inference_copy_matches_on_odd_sizes_and_trained_statistics(shape):
+    """Odd sizes give asymmetric "SAME" paddings (kept as explicit pads) next to symmetric ones (done
+    by the convolutions and pools); BatchNorm statistics far from identity make the folding count."""
+    torch.manual_seed(0)
+    model = InceptionI3d(num_classes=7).eval()
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm3d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    x = torch.rand(1, 3, *shape) * 2 - 1
+    with torch.no_grad():
+        expected, got = model(x), fuse_for_inference(model)(x)
+    assert expected.shape == got.shape
+    assert (got - expected).abs().max() < 1e-4 * max(1.0, float(expected.abs().max()))

@@ -14,6 +14,7 @@ from signdemo.errors import (
     WeightsMismatchError,
     WeightsNotFoundError,
 )
+from signdemo import weights
 from signdemo.models.bigru_attention import build_bigru_attention
 from signdemo.weights import (
     BIGRU,
@@ -185,6 +186,37 @@ def test_hub_bundle_with_our_manifest_and_pinned_revision(tmp_path, offline):
 def test_hub_missing_offline_gives_clear_error(tmp_path, offline):
     with pytest.raises(WeightsNotFoundError, match="not reachable"):
         load_bundle("hf://nobody/nothing", cache_dir=tmp_path / "empty")
+
+
+def test_unreachable_hub_without_offline_flag_uses_the_cache_alone(tmp_path, monkeypatch):
+    """No network and no HF_HUB_OFFLINE (a fresh machine): no download is tried (huggingface_hub
+    would retry for tens of seconds); the cache serves what it has, the rest fails clearly."""
+    import huggingface_hub
+    import huggingface_hub.constants as c
+
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(weights, "hub_reachable", lambda timeout=3.0: False)
+    calls = []
+    real = huggingface_hub.hf_hub_download
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("local_files_only"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", spy)
+    _populate_hf_cache(tmp_path / "cache", "someone/demo", _small_bundle(tmp_path / "b"))
+    assert load_bundle("hf://someone/demo", cache_dir=tmp_path / "cache").labels == ["a", "b", "c"]
+    with pytest.raises(WeightsNotFoundError, match="not reachable"):
+        load_bundle("hf://nobody/nothing", cache_dir=tmp_path / "empty")
+    assert calls and all(calls)  # every file asked for from the cache only
+
+
+def test_hub_reachable_is_false_for_a_name_that_does_not_resolve(monkeypatch):
+    import huggingface_hub.constants as c
+
+    monkeypatch.setattr(c, "ENDPOINT", "https://no-such-host.invalid")
+    assert weights.hub_reachable(timeout=1.0) is False
 
 
 def test_resolution_order(tmp_path, offline):

@@ -22,6 +22,7 @@ concatenation only), so callers may convert model and input to that memory forma
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from typing import Literal
@@ -238,6 +239,60 @@ class InceptionI3d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, T, 224, 224) clip -> per-time logits (B, num_classes, T'); see `clip_scores`."""
         return self.forward_head(self.forward_features(x))
+
+
+# ---------------------------------------------------------------------------------------------
+# Inference copy: the same function with less work per call
+
+
+class _FusedUnit3D(Unit3D):
+    """`Unit3D` for inference: BatchNorm folded into the convolution (`fuse_for_inference`), a
+    symmetric "SAME" padding done by the convolution itself instead of a padded copy of the input,
+    ReLU in place on the convolution's fresh output."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pad = _same_padding(x.shape[2:], self.kernel, self.stride)
+        if pad[0::2] == pad[1::2]:
+            x = F.conv3d(x, self.conv3d.weight, self.conv3d.bias, self.stride, padding=(pad[4], pad[2], pad[0]))
+        else:
+            x = self.conv3d(F.pad(x, pad))
+        return F.relu(x, inplace=True) if self.relu else x
+
+
+class _FusedMaxPool3d(MaxPool3dSamePadding):
+    """`MaxPool3dSamePadding` for inference: a symmetric padding done by the pool itself (it pads
+    with -inf, the original with zeros: the same maximum, as every pool here follows a ReLU)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pad = _same_padding(x.shape[2:], self.kernel, self.stride)
+        if pad[0::2] == pad[1::2]:
+            return F.max_pool3d(x, self.kernel, self.stride, padding=(pad[4], pad[2], pad[0]))
+        return self.pool(F.pad(x, pad))
+
+
+@torch.no_grad()
+def fuse_for_inference(model: InceptionI3d) -> InceptionI3d:
+    """A copy of an (eval-mode) I3D for inference only, computing the same function with less work:
+    each BatchNorm folded into its convolution (w * g / sqrt(v + eps), b - m * g / sqrt(v + eps),
+    computed in float64), symmetric padding inside the convolutions and pools, ReLU in place.
+    The copy has no BatchNorm (its state_dict is not the checkpoints'); `model` is not changed."""
+    fused = copy.deepcopy(model).eval()
+    for module in fused.modules():
+        if isinstance(module, Unit3D):
+            conv, bn = module.conv3d, module.bn
+            if bn is not None:
+                scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)  # (C_out,)
+                bias = bn.bias.double() - bn.running_mean.double() * scale
+                if conv.bias is not None:
+                    bias = bias + conv.bias.double() * scale
+                weight = conv.weight.double() * scale.view(-1, 1, 1, 1, 1)
+                conv.weight = nn.Parameter(weight.to(conv.weight.dtype), requires_grad=False)
+                conv.bias = nn.Parameter(bias.to(conv.weight.dtype), requires_grad=False)
+                module.bn = None
+            module.__class__ = _FusedUnit3D
+        elif isinstance(module, MaxPool3dSamePadding):
+            module.__class__ = _FusedMaxPool3d
+    return fused
 
 
 def clip_scores(logits_t: torch.Tensor, reduce: Literal["max", "mean"] = "max") -> torch.Tensor:

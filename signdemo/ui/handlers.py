@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -143,25 +144,30 @@ class Handlers:
         report = _progress_adapter(progress)
         report(0.0, "decoding video")
         clip, decode_ms = _read(video, recognizer, mirrored)
-        shown_warnings, overlay, sent = 0, None, False
-        with output_dir() as out:
+        shown_warnings, sent = 0, False
+        # The overlay video is encoded on a thread of its own, beside the I3D: the keypoint answer is
+        # shown as soon as it is ready, the overlay comes with the I3D's answer (the last update).
+        with output_dir() as out, ThreadPoolExecutor(1, thread_name_prefix="overlay") as pool:
+            overlay_job = None
             for result in recognizer.recognize_stream(video, mirror=bool(mirrored), clip=clip, progress=report):
                 final = "total" in result.timings_ms
                 pending = not final and recognizer.i3d is not None
-                report(0.97 if sent else 0.6 if pending else 0.95, "drawing the results")
+                if overlay_job is None and result.landmarks is not None:
+                    overlay_job = pool.submit(results.render_clip_overlay, result, clip, out)
+                if not final and not stream:
+                    continue
+                report(0.97 if final else 0.6, "drawing the results")
                 result.timings_ms["decode"] = decode_ms
-                view = results.clip_view(result, clip, recognizer, out, reasons, pending_i3d=pending, overlay=overlay)
-                overlay = view.overlay  # rendered once, on the first answer
+                overlay = overlay_job.result() if final and overlay_job is not None else None
+                view = results.clip_view(result, clip, recognizer, reasons, pending_i3d=pending, overlay=overlay)
                 for warning in view.warnings[shown_warnings:]:
                     gr.Warning(warning)
                 shown_warnings = len(view.warnings)
-                if not stream and not final:
-                    continue
-                # After the first answer only the I3D's outputs change (re-sending the overlay would
-                # restart the video player).
+                # After the first answer only the I3D's outputs (and the overlay, once) change;
+                # re-sending the keypoint outputs would redraw them for nothing.
                 keep = (lambda value: gr.skip()) if sent else (lambda value: value)
                 yield (
-                    keep(str(view.overlay) if view.overlay else None),
+                    str(view.overlay) if view.overlay else (gr.skip() if sent else None),
                     view.headers[BIGRU], keep(view.top[BIGRU]), view.headers[I3D], view.top[I3D],
                     view.agreement, keep(view.attention), keep(view.thumbnails), view.i3d_time, view.details,
                 )  # fmt: skip

@@ -125,19 +125,22 @@ def peak_thumbnails(result: ClipResult, frames: np.ndarray, source_indices: np.n
     return thumbs
 
 
-def clip_view(result: ClipResult, clip, recognizer: Recognizer, out_dir: Path,
-              reasons: dict[str, str | None] | None = None, *, pending_i3d: bool = False,
-              overlay: Path | None = None) -> ClipView:  # fmt: skip
-    """Everything the Recognise tab shows. `clip` is the decoded `video.Clip` the result came from;
-    `reasons`: why a model has no weights (architecture -> message); `pending_i3d`: the BiGRU
-    answered and the I3D is still running; `overlay`: an overlay already rendered for this clip."""
+def render_clip_overlay(result: ClipResult, clip, out_dir: Path) -> Path:
+    """The landmark overlay of a result's clip as browser-playable H.264, `out_dir`/overlay.mp4."""
     from signdemo.overlay import render_overlay
 
+    return render_overlay(out_dir / "overlay.mp4", clip.frames, result.landmarks, clip.fps,
+                          frame_indices=clip.source_indices)  # fmt: skip
+
+
+def clip_view(result: ClipResult, clip, recognizer: Recognizer, reasons: dict[str, str | None] | None = None, *,
+              pending_i3d: bool = False, overlay: Path | None = None) -> ClipView:  # fmt: skip
+    """Everything the Recognise tab shows. `clip` is the decoded `video.Clip` the result came from;
+    `reasons`: why a model has no weights (architecture -> message); `pending_i3d`: the BiGRU
+    answered and the I3D is still running; `overlay`: the clip's overlay (`render_clip_overlay`),
+    None while it is being encoded."""
     reasons = reasons or {}
     fps = clip.fps
-    if overlay is None and result.landmarks is not None:
-        overlay = render_overlay(out_dir / "overlay.mp4", clip.frames, result.landmarks, fps,
-                                 frame_indices=clip.source_indices)  # fmt: skip
     headers = {BIGRU: model_header(BIGRU, recognizer, result, reasons.get(BIGRU)),
                I3D: model_header(I3D, recognizer, result, reasons.get(I3D), pending=pending_i3d)}  # fmt: skip
     top = {BIGRU: top_dict(result.bigru), I3D: top_dict(result.i3d)}

@@ -1,0 +1,54 @@
+"""The benchmark harness on one real clip with the shipped demo bundles: the fast settings and the
+`--baseline` (every speed-up off) report every stage, and give the same answers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from _paths import need_shared
+
+from signdemo import bench
+
+CLIP = ("data", "wlasl_clips", "02712.mp4")  # 29 frames: the shortest clip
+
+
+def _run(capsys, *extra: str) -> dict:
+    argv = ["--clips", str(need_shared(*CLIP)), "--live-frames", "8", "--i3d-frames", "16", "--json"]
+    assert bench.main([*argv, *extra]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.slow
+def test_fast_settings_and_baseline_report_every_stage_and_agree(capsys):
+    fast = _run(capsys, "--app-clips", "1")
+    base = _run(capsys, "--baseline", "--skip-app")
+
+    s = fast["settings"]
+    assert (s["baseline"], s["face_mesh"], s["landmark_workers"], s["extraction_fps"]) == (False, False, 2, 15.0)
+    assert "bfloat16" in s["i3d_fast_path"] or "float32" in s["i3d_fast_path"]
+    for stage in ("decode", "landmarks_per_frame", "landmarks_per_source_frame", "features", "bigru", "i3d",
+                  "i3d_reference", "overlay", "i3d_beside_overlay", "bigru_answer", "both_answers"):  # fmt: skip
+        assert fast["stages_ms"][stage]["n"] == 1, stage
+        assert fast["stages_ms"][stage]["median"] > 0, stage
+    st = fast["stages_ms"]
+    # 15 of the clip's 30 frames a second go through MediaPipe: per source frame costs less.
+    assert st["landmarks_per_source_frame"]["median"] < st["landmarks_per_frame"]["median"]
+    assert st["both_answers"]["median"] > st["bigru_answer"]["median"]
+    check = fast["i3d_fast_vs_reference"]
+    assert check["top1_agreement"] == 1.0 and check["max_abs_logit_diff"] < 0.5
+    assert fast["live"]["n"] == 5 and fast["peak_rss_mb"] > 0
+    app = fast["app"]  # the app as served: start-up, one answer through /recognize, its memory
+    assert "error" not in app, app
+    assert app["startup_s"] > 0 and len(app["answer_s"]) == 1 and app["peak_rss_mb"] >= app["idle_rss_mb"] > 0
+
+    b = base["settings"]
+    assert (b["baseline"], b["face_mesh"], b["landmark_workers"], b["extraction_fps"]) == (True, True, 1, None)
+    assert b["i3d_fast_path"] == "float32 eager (reference)"
+    assert "i3d_fast_vs_reference" not in base and base["stages_ms"]["i3d_reference"]["n"] == 0
+    assert base["stages_ms"]["i3d_beside_overlay"]["n"] == 0 and "app" not in base
+    sb = base["stages_ms"]
+    assert sb["landmarks_per_source_frame"]["median"] == pytest.approx(sb["landmarks_per_frame"]["median"])
+    # The I3D sees the same frames either way: the same answer with and without the speed-ups (the
+    # BiGRU's input differs by design: 15 fps against every frame).
+    assert fast["clips"][0]["i3d_top1"] == base["clips"][0]["i3d_top1"]
