@@ -7,6 +7,7 @@
     python -m signdemo.synth preview wave.mp4 --label wave --overlay           # one clip
     python -m signdemo.synth classes                                           # the "try these" table
     python -m signdemo.synth examples data/synth data/synth-kp --out examples  # the app's examples
+    python -m signdemo.synth transfer ../shared/data/gislr_hello_thankyou/gislr_hello_thankyou.npz  # real people
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("prepared", type=Path, help="its keypoints prepared by `python -m signdemo.train.prepare`")
     p.add_argument("--out", type=Path, default=Path("examples"))
     p.add_argument("--every", type=int, default=2, help="one clip for every N-th class")
+
+    p = sub.add_parser("transfer", help="the keypoint demo model on real people's landmarks (GISLR hello/thankyou)")
+    p.add_argument("npz", type=Path, help="gislr_hello_thankyou.npz (packed GISLR landmarks)")
+    p.add_argument("--bigru", help="keypoint bundle (default: the resolved one)")
+    p.add_argument("--json", action="store_true")
     return parser
 
 
@@ -199,11 +205,27 @@ def _examples(args) -> int:
     return 0
 
 
+def _transfer(args) -> int:
+    from signdemo.inference import Recognizer
+    from signdemo.synth.transfer import format_transfer, measure_transfer
+
+    rec = Recognizer.from_defaults(bigru=args.bigru, models=("bigru_attention",))
+    results = measure_transfer(rec, args.npz)
+    if args.json:
+        print(json.dumps({k: {"synth": v.synth, "sequences": v.sequences, "top1": v.top1, "pair": v.pair,
+                              "answers": dict(v.answers)} for k, v in results.items()}, indent=2))  # fmt: skip
+    else:
+        print(f"{rec.bigru.describe()}\n")
+        print(format_transfer(results, len(rec.bigru.labels)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        commands = {"make": _make, "check": _check, "preview": _preview, "classes": _classes, "examples": _examples}
+        commands = {"make": _make, "check": _check, "preview": _preview, "classes": _classes, "examples": _examples,
+                    "transfer": _transfer}
         return commands[args.command](args)
     except (SigndemoError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

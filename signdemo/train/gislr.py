@@ -44,6 +44,23 @@ def signer_split(signers: list[str], n_val: int, n_test: int, seed: int) -> dict
     return split
 
 
+def read_sequences(npz_path: str | Path, limit: int | None = None):
+    """Yield (label, participant, sequence id, Landmarks) for the sequences of a packed GISLR file,
+    in the project's convention: missing points are zeros with their part's presence flag off."""
+    from signdemo.landmarks import Landmarks
+
+    with np.load(npz_path, allow_pickle=False) as data:
+        frames, offsets = data["frames"], data["offsets"]
+        labels, participants, sequences = data["labels"], data["participant_id"], data["sequence_id"]
+    n = len(labels) if limit is None else min(limit, len(labels))
+    for i in range(n):
+        points = frames[offsets[i] : offsets[i + 1]].astype(np.float32)  # (T, 75, 3), NaN = missing
+        present = present_from_points(points)  # (T, 3)
+        points = np.where(np.isfinite(points), points, 0.0)
+        lm = Landmarks(points, present, np.arange(len(points)), GISLR_FPS, (0, 0))
+        yield str(labels[i]), str(participants[i]), str(sequences[i]), lm
+
+
 def convert(
     npz_path: str | Path,
     out: str | Path,
@@ -56,33 +73,24 @@ def convert(
 ) -> Path:
     """Write landmark files and the exchange format for the sequences in `npz_path`."""
     from signdemo.features import FeatureConfig
-    from signdemo.landmarks import Landmarks
 
     feature_config = feature_config or FeatureConfig()
     out = Path(out)
     landmarks_dir = out / "landmarks"
     landmarks_dir.mkdir(parents=True, exist_ok=True)
-    with np.load(npz_path, allow_pickle=False) as data:
-        frames, offsets = data["frames"], data["offsets"]
-        labels, participants, sequences = data["labels"], data["participant_id"], data["sequence_id"]
-    n = len(labels) if limit is None else min(limit, len(labels))
-    signers = [str(p) for p in participants[:n]]
+    items = list(read_sequences(npz_path, limit))
+    signers = [participant for _, participant, _, _ in items]
     split_of = signer_split(signers, n_val, n_test, seed)
-    classes = sorted({str(name) for name in labels[:n]})
+    classes = sorted({label for label, *_ in items})
     ids = {c: i for i, c in enumerate(classes)}
     rows = []
-    for i in range(n):
-        points = frames[offsets[i] : offsets[i + 1]].astype(np.float32)  # (T, 75, 3), NaN = missing
-        present = present_from_points(points)  # (T, 3)
-        # The project's convention for missing points is zeros (GISLR uses NaN).
-        points = np.where(np.isfinite(points), points, 0.0)
-        key = f"gislr_{sequences[i]}"
-        lm = Landmarks(points, present, np.arange(len(points)), GISLR_FPS, (0, 0))
+    for label, signer, sequence, lm in items:
+        key = f"gislr_{sequence}"
         lm.save(landmarks_dir / f"{key}.npz")
         rows.append({
-            "sample_id": str(sequences[i]), "label": str(labels[i]), "label_id": ids[str(labels[i])],
-            "split": split_of[signers[i]], "signer": signers[i], "source_path": f"{Path(npz_path).name}#{sequences[i]}",
-            "frame_start": 0, "frame_end": "", "original_frames": len(points), "landmark_rows": len(points),
+            "sample_id": sequence, "label": label, "label_id": ids[label],
+            "split": split_of[signer], "signer": signer, "source_path": f"{Path(npz_path).name}#{sequence}",
+            "frame_start": 0, "frame_end": "", "original_frames": len(lm.points), "landmark_rows": len(lm.points),
             "landmarks": f"{key}.npz",
         })  # fmt: skip
     (landmarks_dir / PROGRESS_NAME).unlink(missing_ok=True)
