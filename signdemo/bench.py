@@ -4,6 +4,7 @@
     python -m signdemo.bench --clips DIR --json             # machine-readable
     python -m signdemo.bench --limit 5 --skip-app           # quicker
     python -m signdemo.bench --baseline                     # every speed-up off: the "before" figures
+    python -m signdemo.bench --compare before.json after.json  # Markdown table of two --json outputs
 
 For every clip: decode, landmarks (per extracted frame and per source frame, at the extraction rate, on
 the parallel graphs), features, BiGRU, I3D (the fast path), overlay encoding, and the end-to-end times
@@ -63,6 +64,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--app-clips", type=int, default=3, help="clips sent to the running app's /recognize API")
     p.add_argument("--live-frames", type=int, default=90, help="frames for the live-webcam latency")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"),
+                   help="print a Markdown before/after table of two --json outputs and exit")  # fmt: skip
     return p
 
 
@@ -301,9 +304,61 @@ def print_table(r: dict) -> None:
               f"/recognize answers: {answers} s; server peak RSS {app['peak_rss_mb']:.0f} MB")  # fmt: skip
 
 
+#: Rows of the before/after table: (label, how to read the value from a result, unit).
+_COMPARE_ROWS = [
+    ("decode", ("stages_ms", "decode"), "ms"),
+    ("landmarks per extracted frame", ("stages_ms", "landmarks_per_frame"), "ms"),
+    ("landmarks per source frame", ("stages_ms", "landmarks_per_source_frame"), "ms"),
+    ("features", ("stages_ms", "features"), "ms"),
+    ("BiGRU", ("stages_ms", "bigru"), "ms"),
+    ("I3D, 64 frames", ("stages_ms", "i3d"), "ms"),
+    ("overlay encoding", ("stages_ms", "overlay"), "ms"),
+    ("BiGRU answer after upload", ("stages_ms", "bigru_answer"), "ms"),
+    ("both answers after upload", ("stages_ms", "both_answers"), "ms"),
+    ("live frame latency (landmarks + drawing)", ("live",), "ms"),
+]
+
+
+def compare_markdown(before: dict, after: dict) -> str:
+    """A Markdown table of two results (`--json` outputs): median and p90 of each stage, before and
+    after, and the ratio of the medians; then the single figures."""
+    lines = ["| stage | before: median (p90) | after: median (p90) | before / after |", "|---|---|---|---|"]
+    for label, path, unit in _COMPARE_ROWS:
+        cells = []
+        for r in (before, after):
+            st = r
+            for key in path:
+                st = st.get(key, {})
+            cells.append(st if st.get("n") else None)
+        text = [f"{c['median']:.1f} ({c['p90']:.1f}) {unit}" if c else "–" for c in cells]
+        ratio = f"{cells[0]['median'] / cells[1]['median']:.2f}x" if all(cells) and cells[1]["median"] else "–"
+        lines.append(f"| {label} | {text[0]} | {text[1]} | {ratio} |")
+    for label, get in (
+        ("live frames per second (median)", lambda r: f"{r['live']['fps']:.1f}"),
+        ("live p95 frame latency", lambda r: f"{r['live']['p95']:.1f} ms"),
+        ("model load", lambda r: f"{r['model_load_s']:.2f} s"),
+        ("peak RSS, benchmark process", lambda r: f"{r['peak_rss_mb']:.0f} MB"),
+        ("app start-up to first page", lambda r: f"{r['app']['startup_s']:.2f} s"),
+        ("app /recognize answers", lambda r: ", ".join(f"{v:.2f}" for v in r["app"]["answer_s"]) + " s"),
+        ("app server peak RSS", lambda r: f"{r['app']['peak_rss_mb']:.0f} MB"),
+    ):  # fmt: skip
+        values = []
+        for r in (before, after):
+            try:
+                values.append(get(r))
+            except (KeyError, TypeError):
+                values.append("–")
+        lines.append(f"| {label} | {values[0]} | {values[1]} | |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     args = get_args_parser().parse_args(argv)
+    if args.compare:
+        before, after = (json.loads(Path(f).read_text()) for f in args.compare)
+        print(compare_markdown(before, after))
+        return 0
     result = run(args)
     if args.json:
         print(json.dumps(result, indent=2))

@@ -52,3 +52,8 @@ def test_fast_settings_and_baseline_report_every_stage_and_agree(capsys):
     # The I3D sees the same frames either way: the same answer with and without the speed-ups (the
     # BiGRU's input differs by design: 15 fps against every frame).
     assert fast["clips"][0]["i3d_top1"] == base["clips"][0]["i3d_top1"]
+    table = bench.compare_markdown(base, fast).splitlines()
+    i3d_row = next(line for line in table if line.startswith("| I3D, 64 frames |"))
+    ratio = base["stages_ms"]["i3d"]["median"] / fast["stages_ms"]["i3d"]["median"]
+    assert i3d_row.endswith(f"| {ratio:.2f}x |")
+    assert any(line.startswith("| app server peak RSS | – |") for line in table)  # the baseline skipped the app
