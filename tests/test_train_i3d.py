@@ -148,10 +148,9 @@ def test_tiny_run_writes_a_float16_bundle_the_engine_loads_and_scores(clips: Pat
 def test_frozen_trunk_trains_only_the_later_stages(clips: Path, tmp_path: Path) -> None:
     torch.set_num_threads(1)
     out = tmp_path / "frozen"
-    args = i3d.get_args_parser().parse_args([str(clips / "labels.csv"), "--out", str(out), *TINY,
-                                             "--effective-batch", "1", "--freeze-through", "MaxPool3d_4a_3x3",
-                                             "--trunk-views", "2", "--loss", "ce", "--appearance-jitter",
-                                             "--optimizer", "adamw", "--lr", "1e-3"])  # fmt: skip
+    args_list = [clips / "labels.csv", "--out", out, *TINY, "--effective-batch", "1", "--freeze-through",
+                 "MaxPool3d_4a_3x3", "--trunk-views", "2", "--loss", "ce", "--appearance-jitter"]  # fmt: skip
+    args = i3d.get_args_parser().parse_args([*map(str, args_list), "--optimizer", "adamw", "--lr", "1e-3"])
     torch.manual_seed(0)
     before = i3d.InceptionI3d(num_classes=2).state_dict()  # what --seed 0 builds (same init order)
     result = i3d.main(args)
@@ -167,6 +166,14 @@ def test_frozen_trunk_trains_only_the_later_stages(clips: Path, tmp_path: Path) 
     pred = Recognizer(None, bundle).predict_frames(frames)
     assert pred.scores.shape == (2,)
     assert (out / "reports" / "final_metrics.json").is_file()
+    # The trunk outputs are kept: another recipe for the later stages reuses them (and the trunk's
+    # calibrated statistics), a different trunk setting does not.
+    saved = sorted((tmp_path / "frozen.frames").rglob("trunk-MaxPool3d_4a_3x3-*.pt"))
+    assert len(saved) == 1
+    again = i3d.get_args_parser().parse_args([*map(str, args_list), "--optimizer", "sgd", "--bn-momentum", "0.1"])
+    assert i3d.main(again)["finished"]
+    assert sorted((tmp_path / "frozen.frames").rglob("trunk-*.pt")) == saved
+    assert torch.equal(load_bundle(out).model.state_dict()[bn], after[bn])  # the same calibrated trunk
 
 
 @pytest.mark.slow

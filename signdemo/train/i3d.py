@@ -33,6 +33,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import hashlib
+import json
 import logging
 import os
 from pathlib import Path
@@ -386,6 +388,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="random horizontal flip (WLASL's recipe; it swaps the signer's hands)")  # fmt: skip
     g.add_argument("--appearance-jitter", action=argparse.BooleanOptionalAction, default=False,
                    help="random scale, place, colour-channel order, brightness and contrast of training clips")
+    g.add_argument("--bn-momentum", type=float,
+                   help="BatchNorm momentum of the trained layers (default: the checkpoints' 0.01, for fine-tuning; "
+                        "0.1 suits training from random weights, where the statistics move fast)")
     g.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd",
                    help="sgd (WLASL: momentum --momentum) or adamw (faster from random weights)")
     g.add_argument("--cache", type=Path, help="frame cache folder (default: OUT.frames next to OUT)")
@@ -437,6 +442,10 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
              len(test_files), len(index.labels))  # fmt: skip
 
     net, model_args = build_model(args, len(index.labels))
+    if args.bn_momentum is not None:  # frozen layers stay in eval mode: only trained ones update statistics
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm3d):
+                m.momentum = args.bn_momentum
     trunks: dict[str, list[torch.Tensor]] = {}
     if args.freeze_through:
         if runtime.distributed:
@@ -444,12 +453,28 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
         if args.freeze_through not in net.endpoints:
             raise SystemExit(f"--freeze-through must be one of {net.endpoints}")
         trainable = freeze_trunk(net, args.freeze_through)
-        if not args.init:
-            calibrate_trunk(net, args.freeze_through, train_files, input_config, runtime)
-        for split, split_files, views in (("train", train_files, args.trunk_views), ("val", val_files, 1),
-                                          ("test", test_files, 1)):  # fmt: skip
-            trunks[split] = cache_trunk(net, args.freeze_through, split_files, input_config, runtime, views=views,
-                                        seed=args.seed, hflip=args.hflip, appearance=args.appearance_jitter)  # fmt: skip
+        # The trunk outputs are kept next to the frame cache, keyed by everything they depend on, so
+        # that another recipe for the later stages does not compute them again.
+        key = hashlib.sha256(json.dumps([
+            args.init and str(args.init), args.seed, args.freeze_through, args.trunk_views, args.hflip,
+            args.appearance_jitter, dataclasses.asdict(input_config), [str(f) for f in train_files + val_files + test_files],
+        ]).encode()).hexdigest()[:16]  # fmt: skip
+        saved = cache / f"trunk-{args.freeze_through}-{key}.pt"
+        if saved.is_file():
+            log.info("trunk outputs from %s", saved)
+            state = torch.load(saved, weights_only=True)
+            net.load_state_dict(state["net"])  # the trunk's calibrated BatchNorm statistics with them
+            trunks = state["trunks"]
+        else:
+            if not args.init:
+                calibrate_trunk(net, args.freeze_through, train_files, input_config, runtime)
+            for split, split_files, views in (("train", train_files, args.trunk_views), ("val", val_files, 1),
+                                              ("test", test_files, 1)):  # fmt: skip
+                trunks[split] = cache_trunk(net, args.freeze_through, split_files, input_config, runtime,
+                                            views=views, seed=args.seed, hflip=args.hflip,
+                                            appearance=args.appearance_jitter)  # fmt: skip
+            torch.save({"net": net.state_dict(), "trunks": trunks}, saved.with_suffix(".tmp"))
+            os.replace(saved.with_suffix(".tmp"), saved)
         model = UpperI3D(net, args.freeze_through)
     else:
         model = runtime.wrap(net)
