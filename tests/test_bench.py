@@ -57,3 +57,14 @@ def test_fast_settings_and_baseline_report_every_stage_and_agree(capsys):
     ratio = base["stages_ms"]["i3d"]["median"] / fast["stages_ms"]["i3d"]["median"]
     assert i3d_row.endswith(f"| {ratio:.2f}x |")
     assert any(line.startswith("| app server peak RSS | – |") for line in table)  # the baseline skipped the app
+    assert "| I3D top-1 as before, same clips | | 1/1 | |" in table
+
+
+def test_compare_counts_the_clips_whose_top1_did_not_change():
+    before = {"clips": [{"clip": "a", "bigru_top1": "x", "i3d_top1": "y"}, {"clip": "b", "bigru_top1": "x"},
+                        {"clip": "c", "bigru_top1": "z"}]}  # fmt: skip
+    after = {"clips": [{"clip": "a", "bigru_top1": "x", "i3d_top1": "q"}, {"clip": "b", "bigru_top1": "y"},
+                       {"clip": "d", "bigru_top1": "z"}]}  # fmt: skip
+    table = bench.compare_markdown(before, after).splitlines()
+    assert "| BiGRU top-1 as before, same clips | | 1/2 | |" in table
+    assert "| I3D top-1 as before, same clips | | 0/1 | |" in table

@@ -146,6 +146,16 @@ def test_plan_holds_signers_out_by_split():
         DatasetConfig(signers=3, val_signers=2, test_signers=2)
 
 
+def test_a_second_set_past_the_first_signer_ids_has_new_training_signers():
+    first = plan(DatasetConfig(per_class=12, seed=3, signers=12, val_signers=2, test_signers=2))
+    more = plan(DatasetConfig(per_class=6, seed=3, signers=6, val_signers=0, test_signers=0, first_signer=12))
+    assert {c.split for c in more} == {"train"} and len(more) == 6 * len(LABELS)
+    assert {c.signer for c in more} == set(range(12, 18))
+    assert not {c.stem for c in first} & {c.stem for c in more}
+    # new identities: the renderer draws a signer from (seed, id)
+    assert make_signer(3, 12) != make_signer(3, 0)
+
+
 @pytest.mark.slow
 def test_make_dataset_writes_clips_labels_and_ground_truth_and_resumes(tmp_path):
     from signdemo.video import read_clip

@@ -15,6 +15,7 @@ from signdemo.train.datasets import (
     read_class_list,
     read_folder,
     read_labels_csv,
+    read_labels_csvs,
     read_nslt,
     read_wlasl,
     segment_positions,
@@ -126,6 +127,25 @@ def test_labels_csv_of_the_synthetic_maker(tmp_path: Path) -> None:
         (tmp_path / "clips/c.mp4", 0, "test", "s3")]  # fmt: skip
     assert guess_format([tmp_path]) == "labels-csv"
     assert index.existing().samples == [] and len(index.existing().missing) == 3
+
+
+def test_several_labels_csvs_read_as_one_data_set(tmp_path: Path) -> None:
+    first, more, other = (tmp_path / n for n in ("first", "more", "other"))
+    for folder, text in ((first, "clips/a.mp4,wave,0,s1,train\nclips/b.mp4,point,1,s2,test\n"),
+                         (more, "clips/c.mp4,wave,0,s9,train\nclips/d.mp4,point,1,s9,train\n"),
+                         (other, "clips/e.mp4,point,0,s3,train\nclips/f.mp4,wave,1,s3,train\n")):  # fmt: skip
+        folder.mkdir()
+        (folder / "labels.csv").write_text("file,label,label_id,signer,split\n" + text)
+    assert guess_format([first, more]) == "labels-csv"
+    index = read_labels_csvs([first / "labels.csv", more / "labels.csv"])
+    assert index.labels == ["wave", "point"]
+    assert [(s.path, s.label_id, s.split) for s in index.samples] == [
+        (first / "clips/a.mp4", 0, "train"), (first / "clips/b.mp4", 1, "test"),
+        (more / "clips/c.mp4", 0, "train"), (more / "clips/d.mp4", 1, "train")]  # fmt: skip
+    with pytest.raises(ValueError, match="must agree"):  # the same names in another order
+        read_labels_csvs([first / "labels.csv", other / "labels.csv"])
+    with pytest.raises(ValueError, match="occurs twice"):
+        read_labels_csvs([first / "labels.csv", first / "labels.csv"])
 
 
 def test_segment_positions_trim_raw_videos_but_not_pretrimmed_ones() -> None:

@@ -35,6 +35,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--signers", type=int, default=24, help="number of signer identities")
     p.add_argument("--val-signers", type=int, default=4)
     p.add_argument("--test-signers", type=int, default=4)
+    p.add_argument("--first-signer", type=int, default=0,
+                   help="id of the first signer: a second set with ids past the first set's has new signers")
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=480)
     p.add_argument("--fps", type=float, default=None, help="frame rate (default: 25 or 30 per clip)")
@@ -90,7 +92,7 @@ def _make(args) -> int:
     config = DatasetConfig(
         per_class=args.per_class, seed=args.seed, signers=args.signers, val_signers=args.val_signers,
         test_signers=args.test_signers, width=args.width, height=args.height, fps=args.fps,
-        left_fraction=args.left_fraction, **({"labels": labels} if labels else {}),
+        first_signer=args.first_signer, left_fraction=args.left_fraction, **({"labels": labels} if labels else {}),
     )  # fmt: skip
     path = make_dataset(args.out, config, workers=args.workers, progress=_progress)
     print(f"wrote {path}")

@@ -40,7 +40,9 @@ CSV_FIELDS = (
 
 @dataclass(frozen=True)
 class DatasetConfig:
-    """What to make. Signer ids 0..signers-1; `val_signers` + `test_signers` of them are held out."""
+    """What to make. Signer ids first_signer..first_signer+signers-1; `val_signers` + `test_signers`
+    of them are held out. A second set with the same seed and `first_signer` past the first set's ids
+    has new signers (e.g. more training signers: `--first-signer 24 --val-signers 0 --test-signers 0`)."""
 
     per_class: int = 40
     seed: int = 0
@@ -52,6 +54,7 @@ class DatasetConfig:
     fps: float | None = None  # None: 25 or 30 per clip
     left_fraction: float = 0.4
     labels: tuple[str, ...] = LABELS
+    first_signer: int = 0
 
     def __post_init__(self) -> None:
         if self.signers < self.val_signers + self.test_signers + 1:
@@ -65,6 +68,8 @@ class DatasetConfig:
             raise ValueError(f"unknown classes {unknown}; known: {', '.join(LABELS)}")
         if self.per_class < 1:
             raise ValueError("per_class must be at least 1")
+        if self.first_signer < 0:
+            raise ValueError("first_signer must be 0 or more")
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,7 @@ def signer_splits(config: DatasetConfig) -> dict[int, str]:
     nv, nt = config.val_signers, config.test_signers
     split = {}
     for pos, sid in enumerate(order.tolist()):
-        split[sid] = "val" if pos < nv else "test" if pos < nv + nt else "train"
+        split[config.first_signer + sid] = "val" if pos < nv else "test" if pos < nv + nt else "train"
     return split
 
 

@@ -320,6 +320,25 @@ def read_labels_csv(path: str | Path) -> DatasetIndex:
     return DatasetIndex(samples, labels, f"labels file {path.name} ({len(labels)} classes)")
 
 
+def read_labels_csvs(paths: list[Path]) -> DatasetIndex:
+    """One or more `labels.csv` read as one data set (e.g. a second set of training signers). They
+    must name the same classes in the same order, and no clip key may occur twice."""
+    parts = [read_labels_csv(p) for p in paths]
+    if len(parts) == 1:
+        return parts[0]
+    for path, part in zip(paths[1:], parts[1:]):
+        if part.labels != parts[0].labels:
+            raise ValueError(f"{path} has classes {part.labels}, {paths[0]} has {parts[0].labels}: they must agree")
+    samples = [s for part in parts for s in part.samples]
+    seen: dict[str, Path] = {}
+    for s in samples:
+        if s.key in seen:
+            raise ValueError(f"clip {s.key} occurs twice ({seen[s.key]} and {s.path})")
+        seen[s.key] = s.path
+    source = " + ".join(part.source for part in parts)
+    return DatasetIndex(samples, parts[0].labels, source)
+
+
 # ---------------------------------------------------------------------------------------------
 # Command-line glue shared by the prepare script and the I3D trainer
 
@@ -343,7 +362,7 @@ def add_reader_args(parser: argparse.ArgumentParser) -> None:
 def guess_format(sources: list[Path]) -> str:
     first = sources[0]
     if first.is_dir():
-        return "labels-csv" if (first / "labels.csv").is_file() and len(sources) == 1 else "folder"
+        return "labels-csv" if all((s / "labels.csv").is_file() for s in sources) else "folder"
     if first.suffix.lower() == ".json":
         data = json.loads(first.read_text(encoding="utf-8"))
         return "wlasl" if isinstance(data, list) else "nslt"
@@ -373,8 +392,7 @@ def read_from_args(args: argparse.Namespace) -> DatasetIndex:
     if fmt == "folder":
         return read_folder(sources[0], val_fraction=args.val_fraction, test_fraction=args.test_fraction,
                            seed=args.split_seed)  # fmt: skip
-    path = sources[0] / "labels.csv" if sources[0].is_dir() else sources[0]
-    return read_labels_csv(path)
+    return read_labels_csvs([s / "labels.csv" if s.is_dir() else s for s in sources])
 
 
 # ---------------------------------------------------------------------------------------------
