@@ -142,6 +142,7 @@ def test_several_labels_csvs_read_as_one_data_set(tmp_path: Path) -> None:
     assert [(s.path, s.label_id, s.split) for s in index.samples] == [
         (first / "clips/a.mp4", 0, "train"), (first / "clips/b.mp4", 1, "test"),
         (more / "clips/c.mp4", 0, "train"), (more / "clips/d.mp4", 1, "train")]  # fmt: skip
+    assert index.source == "labels files first/labels.csv + more/labels.csv (2 classes)"
     with pytest.raises(ValueError, match="must agree"):  # the same names in another order
         read_labels_csvs([first / "labels.csv", other / "labels.csv"])
     with pytest.raises(ValueError, match="occurs twice"):

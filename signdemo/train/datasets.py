@@ -335,8 +335,8 @@ def read_labels_csvs(paths: list[Path]) -> DatasetIndex:
         if s.key in seen:
             raise ValueError(f"clip {s.key} occurs twice ({seen[s.key]} and {s.path})")
         seen[s.key] = s.path
-    source = " + ".join(part.source for part in parts)
-    return DatasetIndex(samples, parts[0].labels, source)
+    names = " + ".join(f"{p.parent.name}/{p.name}" for p in paths)
+    return DatasetIndex(samples, parts[0].labels, f"labels files {names} ({len(parts[0].labels)} classes)")
 
 
 # ---------------------------------------------------------------------------------------------
