@@ -349,7 +349,8 @@ def compare_markdown(before: dict, after: dict) -> str:
             except (KeyError, TypeError):
                 values.append("–")
         lines.append(f"| {label} | {values[0]} | {values[1]} | |")
-    for label, key in (("BiGRU top-1 as before, same clips", "bigru_top1"), ("I3D top-1 as before, same clips", "i3d_top1")):
+    for label, key in (("BiGRU top-1 as before, same clips", "bigru_top1"),
+                       ("I3D top-1 as before, same clips", "i3d_top1")):  # fmt: skip
         lines.append(f"| {label} | | {_top1_agreement(before, after, key)} | |")
     return "\n".join(lines)
 
@@ -357,7 +358,8 @@ def compare_markdown(before: dict, after: dict) -> str:
 def _top1_agreement(before: dict, after: dict, key: str) -> str:
     """How many clips that both results scored got the same top-1 label ("k/n"), "–" when none."""
     was = {c["clip"]: c.get(key) for c in before.get("clips", [])}
-    pairs = [(was[c["clip"]], c.get(key)) for c in after.get("clips", []) if was.get(c["clip"]) and c.get(key)]
+    now = [(c["clip"], c.get(key)) for c in after.get("clips", [])]
+    pairs = [(was[clip], label) for clip, label in now if was.get(clip) and label]
     return f"{sum(a == b for a, b in pairs)}/{len(pairs)}" if pairs else "–"
 
 

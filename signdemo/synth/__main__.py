@@ -92,7 +92,8 @@ def _make(args) -> int:
     config = DatasetConfig(
         per_class=args.per_class, seed=args.seed, signers=args.signers, val_signers=args.val_signers,
         test_signers=args.test_signers, width=args.width, height=args.height, fps=args.fps,
-        first_signer=args.first_signer, left_fraction=args.left_fraction, **({"labels": labels} if labels else {}),
+        first_signer=args.first_signer, left_fraction=args.left_fraction,
+        **({"labels": labels} if labels else {}),
     )  # fmt: skip
     path = make_dataset(args.out, config, workers=args.workers, progress=_progress)
     print(f"wrote {path}")

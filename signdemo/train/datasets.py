@@ -328,7 +328,8 @@ def read_labels_csvs(paths: list[Path]) -> DatasetIndex:
         return parts[0]
     for path, part in zip(paths[1:], parts[1:]):
         if part.labels != parts[0].labels:
-            raise ValueError(f"{path} has classes {part.labels}, {paths[0]} has {parts[0].labels}: they must agree")
+            raise ValueError(
+                f"{path} has classes {part.labels}, {paths[0]} has {parts[0].labels}: they must agree")
     samples = [s for part in parts for s in part.samples]
     seen: dict[str, Path] = {}
     for s in samples:
