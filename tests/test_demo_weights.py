@@ -50,10 +50,11 @@ def test_examples_through_the_full_video_path(example_results):
     for label, result in example_results:
         assert result.bigru is not None and result.i3d is not None, result.warnings
         assert result.bigru.top1 == label, (label, result.bigru.labels, result.bigru.probabilities)
-    # The demo I3D is weak (47% held-out top-1, see README): check only that it answers in its
-    # vocabulary, with the true label in its top-5 on most examples.
-    in_top5 = sum(label in result.i3d.labels for label, result in example_results)
-    assert in_top5 >= len(example_results) // 2, [(l, r.i3d.labels) for l, r in example_results]
+    # The demo I3D (held-out top-1 89.8%, top-5 100%, see README): the true label in its top-5
+    # on every example, first on most (5 of the 7 shipped examples with the shipped bundle).
+    answers = [(label, r.i3d.labels) for label, r in example_results]
+    assert all(label in top5 for label, top5 in answers), answers
+    assert sum(top5[0] == label for label, top5 in answers) >= len(answers) - 2, answers
 
 
 def test_example_keypoints_through_the_bigru(demo):
@@ -67,9 +68,8 @@ def test_example_keypoints_through_the_bigru(demo):
 
 def test_recorded_held_out_accuracy(demo):
     """The figures `python -m signdemo evaluate data/synth/labels.csv --split test --record` stored."""
-    # The BiGRU meets the issue's 95% target; the demo I3D (target 90%) does not yet: its recorded
-    # figure is checked for consistency and for beating chance (1/14) by far.
-    for arch, target in ((BIGRU, 0.95), (I3D, 0.30)):
+    # The BiGRU meets the issue's 95% target; the demo I3D (target 90%) reached 89.8% (88/98).
+    for arch, target in ((BIGRU, 0.95), (I3D, 0.89)):
         data = json.loads((demo[arch].root / "reports" / "full_path_evaluation.json").read_text())
         assert data["command"].startswith("python -m signdemo evaluate") and data["scored"] >= 90
         assert data["top1"] >= target and data["correct"] == round(data["top1"] * data["scored"])

@@ -177,6 +177,45 @@ def test_frozen_trunk_trains_only_the_later_stages(clips: Path, tmp_path: Path) 
 
 
 @pytest.mark.slow
+def test_warm_start_takes_the_later_stages_of_an_earlier_model_of_the_same_trunk(clips: Path, tmp_path: Path):
+    torch.set_num_threads(1)
+    common_args = [str(clips / "labels.csv"), *TINY, "--effective-batch", "1", "--trunk-views", "1",
+                   "--loss", "ce", "--freeze-through", "MaxPool3d_4a_3x3",
+                   "--cache", str(tmp_path / "frames")]  # fmt: skip
+
+    def run(*extra: str) -> dict:
+        return i3d.main(i3d.get_args_parser().parse_args([*common_args, *extra]))
+
+    first = tmp_path / "first"
+    assert run("--out", str(first), "--save-dtype", "float16")["finished"]
+    earlier = load_bundle(first).model.state_dict()
+    # Learning rate 0: the warm-started stages must come out as the earlier model stored them.
+    second = tmp_path / "second"
+    assert run("--out", str(second), "--lr", "0", "--warm-start", str(first))["finished"]
+    later = load_bundle(second).model.state_dict()
+    for key in ("Mixed_4b.b0.conv3d.weight", "Mixed_5c.b2b.conv3d.weight", "logits.conv3d.weight",
+                "logits.conv3d.bias"):
+        assert torch.equal(later[key], earlier[key].float()), key
+    torch.manual_seed(0)
+    fresh = i3d.InceptionI3d(num_classes=2).state_dict()
+    assert not torch.equal(later["Mixed_5c.b2b.conv3d.weight"], fresh["Mixed_5c.b2b.conv3d.weight"])
+    # Another trunk (another seed draws other random weights) is refused, and so are other classes.
+    with pytest.raises(SystemExit, match="trunk differs .* at Conv3d_1a_7x7"):
+        run("--out", str(tmp_path / "x"), "--seed", "1", "--warm-start", str(first))
+    text = (clips / "labels.csv").read_text().replace("wave", "hello")
+    for name in ("a.mp4", "b.mp4", "c.mp4"):
+        text = text.replace(name, str(clips / name))
+    relabelled = tmp_path / "relabelled.csv"
+    relabelled.write_text(text)
+    common_args[0] = str(relabelled)
+    with pytest.raises(SystemExit, match="classes"):
+        run("--out", str(tmp_path / "y"), "--warm-start", str(first))
+    with pytest.raises(SystemExit, match="goes with --freeze-through"):
+        plain = [str(clips / "labels.csv"), *TINY, "--out", str(tmp_path / "z"), "--warm-start", str(first)]
+        i3d.main(i3d.get_args_parser().parse_args(plain))
+
+
+@pytest.mark.slow
 def test_torchrun_two_cpu_processes(clips: Path, tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}

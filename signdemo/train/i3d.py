@@ -26,6 +26,14 @@ that epochs do not decode videos again. Outputs: the same
 bundle layout as the BiGRU trainer (checkpoints/best_i3d_model.pt, last_i3d_model.pt, metadata/,
 reports/, training_config.json, signdemo_bundle.json with the I3DInputConfig as preprocessing);
 `--save-dtype float16` halves the size of the best checkpoint.
+
+With `--freeze-through STAGE` the backbone up to STAGE is frozen and its output cached once per clip
+and view (next to the frame cache, keyed by everything it depends on); only the later stages and the
+head train. `--warm-start BUNDLE` starts those from an earlier model of the same trunk and classes,
+e.g. to go on training a demo model on more signers:
+
+    python -m signdemo.train.i3d synth/labels.csv synth-more/labels.csv --out weights/demo-i3d \\
+        --freeze-through MaxPool3d_4a_3x3 --warm-start data/demo-i3d-16-signers ...
 """
 
 from __future__ import annotations
@@ -289,6 +297,40 @@ def _trunk_view(frames: np.ndarray, config: I3DInputConfig, rng: np.random.Gener
 
 
 @torch.no_grad()
+def warm_start_later_stages(net: InceptionI3d, through: str, source: str | Path, labels: list[str], *,
+                            tolerance: float = 0.02) -> None:  # fmt: skip
+    """Load the stages after `through` and the head from an earlier model of the same frozen trunk
+    (a bundle folder), e.g. to go on training a demo model on more signers without caching the
+    trunk again. The earlier model must have the same classes in the same order and, stage by
+    stage, the same trunk up to `tolerance` (largest difference relative to the largest value:
+    float16 storage and low-precision calibration differ slightly)."""
+    from signdemo.weights import load_bundle
+
+    earlier = load_bundle(source)
+    state = {k: v.float() for k, v in earlier.model.state_dict().items()}
+    if list(earlier.labels) != list(labels):
+        raise SystemExit(f"--warm-start {source}: its classes {earlier.labels} differ from the data set's "
+                         f"{labels}")
+    mine = net.state_dict()
+    if state["logits.conv3d.weight"].shape != mine["logits.conv3d.weight"].shape:
+        classes = state["logits.conv3d.weight"].shape[0]
+        raise SystemExit(f"--warm-start {source}: {classes} classes, the data set has {len(labels)}")
+    trunk = net.endpoints[: net.endpoints.index(through) + 1]
+    for key, value in mine.items():
+        if key.startswith(trunk) and value.dtype.is_floating_point:
+            scale = max(value.float().abs().max().item(), 1e-12)
+            diff = (state[key] - value.float()).abs().max().item() / scale
+            if diff > tolerance:
+                raise SystemExit(f"--warm-start {source}: its trunk differs from this run's at {key} "
+                                 f"(relative difference {diff:.3g}); the later stages were trained on "
+                                 "another trunk")
+    later = {k: v for k, v in state.items() if not k.startswith(trunk)}
+    missing, unexpected = net.load_state_dict(later, strict=False)
+    assert not unexpected and all(k.startswith(trunk) for k in missing), (missing, unexpected)
+    log.info("later stages and head from %s", source)
+
+
+@torch.no_grad()
 def calibrate_trunk(net: InceptionI3d, through: str, files: list[Path], config: I3DInputConfig,
                     runtime: common.Runtime, limit: int = 96) -> None:  # fmt: skip
     """Random-initialised BatchNorm statistics are identities, which lets activations drift layer by
@@ -400,6 +442,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--trunk-views", type=int, default=3,
                    help="with --freeze-through: cached views per training clip (1 = the evaluation view only; "
                         "more add spread-sampled, randomly cropped views)")
+    g.add_argument("--warm-start", metavar="BUNDLE",
+                   help="with --freeze-through: start the later stages and the head from this earlier "
+                        "model of the same frozen trunk and classes (e.g. a demo model trained on fewer "
+                        "signers)")
     g.add_argument("--save-dtype", choices=("float32", "float16"), default="float32")
     return parser
 
@@ -412,7 +458,8 @@ def build_model(args: argparse.Namespace, num_classes: int) -> tuple[InceptionI3
         load_state_dict_strict(model, state_dict, what=str(args.init))
         model.reset_classifier(num_classes)
     else:
-        log.warning("no --init checkpoint: training the I3D from random weights (expect poor accuracy)")
+        if not getattr(args, "warm_start", None):
+            log.warning("no --init checkpoint: training the I3D from random weights (expect poor accuracy)")
         model = InceptionI3d(num_classes=num_classes, dropout=args.dropout)
     return model, {"num_classes": num_classes, "in_channels": 3, "dropout": args.dropout}
 
@@ -463,7 +510,10 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
         if saved.is_file():
             log.info("trunk outputs from %s", saved)
             state = torch.load(saved, weights_only=True)
-            net.load_state_dict(state["net"])  # the trunk's calibrated BatchNorm statistics with them
+            # The trunk (its calibrated BatchNorm statistics with it); the later stages stay as built.
+            trunk_names = net.endpoints[: net.endpoints.index(args.freeze_through) + 1]
+            trunk_state = {k: v for k, v in state["net"].items() if k.startswith(trunk_names)}
+            net.load_state_dict(trunk_state, strict=False)
             trunks = state["trunks"]
         else:
             if not args.init:
@@ -475,8 +525,12 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
                                             appearance=args.appearance_jitter)  # fmt: skip
             torch.save({"net": net.state_dict(), "trunks": trunks}, saved.with_suffix(".tmp"))
             os.replace(saved.with_suffix(".tmp"), saved)
+        if args.warm_start:
+            warm_start_later_stages(net, args.freeze_through, args.warm_start, index.labels)
         model = UpperI3D(net, args.freeze_through)
     else:
+        if args.warm_start:
+            raise SystemExit("--warm-start goes with --freeze-through (a whole model is given with --init)")
         model = runtime.wrap(net)
         trainable = list(model.parameters())
     if args.optimizer == "adamw":
