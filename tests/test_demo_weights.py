@@ -50,8 +50,8 @@ def test_examples_through_the_full_video_path(example_results):
     for label, result in example_results:
         assert result.bigru is not None and result.i3d is not None, result.warnings
         assert result.bigru.top1 == label, (label, result.bigru.labels, result.bigru.probabilities)
-    # The demo I3D (held-out top-1 89.8%, top-5 100%, see README): the true label in its top-5
-    # on every example, first on most (5 of the 7 shipped examples with the shipped bundle).
+    # The demo I3D (held-out top-1 91.8%, top-5 100%, see README): the true label in its top-5
+    # on every example, first on all but at most two of the 7 shipped examples.
     answers = [(label, r.i3d.labels) for label, r in example_results]
     assert all(label in top5 for label, top5 in answers), answers
     assert sum(top5[0] == label for label, top5 in answers) >= len(answers) - 2, answers
@@ -68,8 +68,8 @@ def test_example_keypoints_through_the_bigru(demo):
 
 def test_recorded_held_out_accuracy(demo):
     """The figures `python -m signdemo evaluate data/synth/labels.csv --split test --record` stored."""
-    # The BiGRU meets the issue's 95% target; the demo I3D (target 90%) reached 89.8% (88/98).
-    for arch, target in ((BIGRU, 0.95), (I3D, 0.89)):
+    # The BiGRU meets the issue's 95% target and the I3D its 90% target.
+    for arch, target in ((BIGRU, 0.95), (I3D, 0.90)):
         data = json.loads((demo[arch].root / "reports" / "full_path_evaluation.json").read_text())
         assert data["command"].startswith("python -m signdemo evaluate") and data["scored"] >= 90
         assert data["top1"] >= target and data["correct"] == round(data["top1"] * data["scored"])
