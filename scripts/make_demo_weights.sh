@@ -27,21 +27,17 @@ $PY -m signdemo.train.i3d data/synth/labels.csv --out data/demo-i3d-16-signers -
 #       go on training from a) on all 80 training signers, with mirrored and recoloured views
 $PY -m signdemo.synth make data/synth-more --per-class 40 --seed 0 --signers 64 --first-signer 24 \
     --val-signers 0 --test-signers 0 --workers 2
-$PY -m signdemo.train.i3d data/synth/labels.csv data/synth-more/labels.csv --out data/demo-i3d-80-signers --name demo-i3d \
-    --num-frames 16 --eval-frames 16 --freeze-through MaxPool3d_4a_3x3 --trunk-views 2 --hflip --appearance-jitter \
-    --warm-start data/demo-i3d-16-signers --optimizer sgd --lr 0.01 --bn-momentum 0.1 \
-    --amp off --save-dtype float16 --epochs 12 --batch-size 8 --effective-batch 8 --loss ce \
-    --cache data/synth-i3d-frames --provenance-kind demo \
-    --description "$DESC. Backbone up to MaxPool3d_4a_3x3 is random (BatchNorm calibrated) and frozen; later stages and head trained on the 16 training signers of data/synth, then on those and 64 more (data/synth-more)." \
-    --threads 2
+# the same trunk, views and classes for b) and c): only the starting point, learning rate and epochs differ
+MORE_SIGNERS=(data/synth/labels.csv data/synth-more/labels.csv --name demo-i3d --num-frames 16 --eval-frames 16
+    --freeze-through MaxPool3d_4a_3x3 --trunk-views 2 --hflip --appearance-jitter --optimizer sgd --bn-momentum 0.1
+    --amp off --save-dtype float16 --batch-size 8 --effective-batch 8 --loss ce --cache data/synth-i3d-frames
+    --provenance-kind demo --threads 2)
+MORE_DESC="$DESC. Backbone up to MaxPool3d_4a_3x3 is random (BatchNorm calibrated) and frozen; later stages and head trained on the 16 training signers of data/synth, then on those and 64 more (data/synth-more)"
+$PY -m signdemo.train.i3d "${MORE_SIGNERS[@]}" --out data/demo-i3d-80-signers --warm-start data/demo-i3d-16-signers \
+    --lr 0.01 --epochs 12 --description "$MORE_DESC."
 #    c) 3 more epochs at a lower learning rate from b); the best-validation epoch is shipped
-$PY -m signdemo.train.i3d data/synth/labels.csv data/synth-more/labels.csv --out data/demo-i3d-stage3 --name demo-i3d \
-    --num-frames 16 --eval-frames 16 --freeze-through MaxPool3d_4a_3x3 --trunk-views 2 --hflip --appearance-jitter \
-    --warm-start data/demo-i3d-80-signers --optimizer sgd --lr 0.002 --bn-momentum 0.1 \
-    --amp off --save-dtype float16 --epochs 3 --batch-size 8 --effective-batch 8 --loss ce \
-    --cache data/synth-i3d-frames --provenance-kind demo \
-    --description "$DESC. Backbone up to MaxPool3d_4a_3x3 is random (BatchNorm calibrated) and frozen; later stages and head trained on the 16 training signers of data/synth, then on those and 64 more (data/synth-more), then 3 more epochs at a lower learning rate." \
-    --threads 2
+$PY -m signdemo.train.i3d "${MORE_SIGNERS[@]}" --out data/demo-i3d-stage3 --warm-start data/demo-i3d-80-signers \
+    --lr 0.002 --epochs 3 --description "$MORE_DESC, then 3 more epochs at a lower learning rate."
 rm -rf weights/demo-i3d && cp -r data/demo-i3d-stage3 weights/demo-i3d
 # the resume checkpoints are not shipped
 rm -f weights/demo-bigru-attention/checkpoints/last_*.pt weights/demo-i3d/checkpoints/last_*.pt
