@@ -277,11 +277,15 @@ class UpperI3D(nn.Module):
         return self.net.forward_head(self.net.avg_pool(self.net.forward_stages(trunk, after=self.after)))
 
 
+def trunk_stages(net: InceptionI3d, through: str) -> tuple[str, ...]:
+    """The backbone stages up to and including `through` (state_dict key prefixes)."""
+    return net.endpoints[: net.endpoints.index(through) + 1]
+
+
 def freeze_trunk(net: InceptionI3d, through: str) -> list[nn.Parameter]:
     """Freeze the stages up to `through` (no gradients, BatchNorm kept in eval mode); returns the
     parameters left to train."""
-    stop = net.endpoints.index(through) + 1
-    for name in net.endpoints[:stop]:
+    for name in trunk_stages(net, through):
         getattr(net, name).requires_grad_(False)
     return [p for p in net.parameters() if p.requires_grad]
 
@@ -311,12 +315,8 @@ def warm_start_later_stages(net: InceptionI3d, through: str, source: str | Path,
     if list(earlier.labels) != list(labels):
         raise SystemExit(f"--warm-start {source}: its classes {earlier.labels} differ from the data set's "
                          f"{labels}")
-    mine = net.state_dict()
-    if state["logits.conv3d.weight"].shape != mine["logits.conv3d.weight"].shape:
-        classes = state["logits.conv3d.weight"].shape[0]
-        raise SystemExit(f"--warm-start {source}: {classes} classes, the data set has {len(labels)}")
-    trunk = net.endpoints[: net.endpoints.index(through) + 1]
-    for key, value in mine.items():
+    trunk = trunk_stages(net, through)
+    for key, value in net.state_dict().items():
         if key.startswith(trunk) and value.dtype.is_floating_point:
             scale = max(value.float().abs().max().item(), 1e-12)
             diff = (state[key] - value.float()).abs().max().item() / scale
@@ -335,8 +335,8 @@ def calibrate_trunk(net: InceptionI3d, through: str, files: list[Path], config: 
                     runtime: common.Runtime, limit: int = 96) -> None:  # fmt: skip
     """Random-initialised BatchNorm statistics are identities, which lets activations drift layer by
     layer; re-estimate the frozen stages' statistics on training clips (cumulative averages)."""
-    stop = net.endpoints.index(through) + 1
-    bns = [m for name in net.endpoints[:stop] for m in getattr(net, name).modules() if isinstance(m, nn.BatchNorm3d)]
+    bns = [m for name in trunk_stages(net, through) for m in getattr(net, name).modules()
+           if isinstance(m, nn.BatchNorm3d)]  # fmt: skip
     for m in bns:
         m.reset_running_stats()
         m.momentum = None
@@ -458,7 +458,7 @@ def build_model(args: argparse.Namespace, num_classes: int) -> tuple[InceptionI3
         load_state_dict_strict(model, state_dict, what=str(args.init))
         model.reset_classifier(num_classes)
     else:
-        if not getattr(args, "warm_start", None):
+        if not args.warm_start:
             log.warning("no --init checkpoint: training the I3D from random weights (expect poor accuracy)")
         model = InceptionI3d(num_classes=num_classes, dropout=args.dropout)
     return model, {"num_classes": num_classes, "in_channels": 3, "dropout": args.dropout}
@@ -474,6 +474,8 @@ def main(args: argparse.Namespace) -> dict:
 
 
 def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
+    if args.warm_start and not args.freeze_through:  # before any decoding
+        raise SystemExit("--warm-start goes with --freeze-through (a whole model is given with --init)")
     input_config = I3DInputConfig(num_frames=args.eval_frames, resize_short=args.resize_short, crop=args.crop)
     index = read_from_args(args).existing()
     # Cached frames depend on the decoding settings: one subfolder per combination.
@@ -511,8 +513,8 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
             log.info("trunk outputs from %s", saved)
             state = torch.load(saved, weights_only=True)
             # The trunk (its calibrated BatchNorm statistics with it); the later stages stay as built.
-            trunk_names = net.endpoints[: net.endpoints.index(args.freeze_through) + 1]
-            trunk_state = {k: v for k, v in state["net"].items() if k.startswith(trunk_names)}
+            trunk = trunk_stages(net, args.freeze_through)
+            trunk_state = {k: v for k, v in state["net"].items() if k.startswith(trunk)}
             net.load_state_dict(trunk_state, strict=False)
             trunks = state["trunks"]
         else:
@@ -529,8 +531,6 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
             warm_start_later_stages(net, args.freeze_through, args.warm_start, index.labels)
         model = UpperI3D(net, args.freeze_through)
     else:
-        if args.warm_start:
-            raise SystemExit("--warm-start goes with --freeze-through (a whole model is given with --init)")
         model = runtime.wrap(net)
         trainable = list(model.parameters())
     if args.optimizer == "adamw":
