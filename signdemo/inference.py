@@ -152,7 +152,8 @@ class Recognizer:
         self.top_k = top_k
         self.i3d_reduce = i3d_reduce
         self.runtime = runtime
-        self.i3d_runner = I3DRunner(i3d.model, runtime) if i3d is not None else None
+        crop = self.i3d_config.crop if i3d is not None else 224
+        self.i3d_runner = I3DRunner(i3d.model, runtime, input_size=(crop, crop)) if i3d is not None else None
 
     @classmethod
     def from_defaults(
