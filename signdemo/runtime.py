@@ -130,6 +130,8 @@ class RuntimeOptions:
     bigru_threads: int = 1
     #: run MediaPipe's face mesh too (the graph as shipped); the schema does not use it
     face_mesh: bool = False
+    #: keep the MediaPipe graphs between clips (`landmarks.GraphPool`: same landmarks, no set-up per clip)
+    warm_graphs: bool = True
     #: I3D: a private inference copy with BatchNorm folded into the convolutions (`fuse_for_inference`)
     fuse: bool = True
     #: I3D engine: "openvino", "torch", or "auto" (OpenVINO when installed, else PyTorch). The
@@ -168,7 +170,7 @@ class RuntimeOptions:
     @classmethod
     def reference(cls) -> "RuntimeOptions":
         return cls(fast=False, precision="float32", channels_last=False, compile=False, landmark_workers=1,
-                   bigru_threads=0, face_mesh=True, fuse=False, i3d_backend="torch")
+                   bigru_threads=0, face_mesh=True, fuse=False, i3d_backend="torch", warm_graphs=False)
 
 
 def _is_channels_last_3d(model: nn.Module) -> bool:
@@ -251,26 +253,27 @@ class I3DRunner:
 
 def extract_landmarks_parallel(
     frames: np.ndarray, frame_indices: np.ndarray, fps: float, workers: int = 2, min_chunk: int = 12,
-    **holistic_options,
+    *, pool=None, **holistic_options,
 ):
     """MediaPipe landmarks of one clip on `workers` contiguous chunks at once, one graph each.
 
     Each chunk keeps its own tracking (its first frame runs detection); the MediaPipe graphs
     release the GIL while they compute, so threads use all cores. Chunks shorter than
-    `min_chunk` frames are not worth a second graph. `holistic_options` go to each
-    `HolisticExtractor`. Returns one `Landmarks`.
+    `min_chunk` frames are not worth a second graph. The graphs come from `pool` (a
+    `landmarks.GraphPool`, kept warm between clips) or are made afresh with `holistic_options`
+    (keyword arguments of `HolisticExtractor`). Returns one `Landmarks`.
     """
     from signdemo.landmarks import Landmarks, extract_landmarks
 
     n = len(frames)
     workers = max(1, min(workers, n // max(min_chunk, 1)))
     if workers == 1:
-        return extract_landmarks(frames, frame_indices=frame_indices, fps=fps, **holistic_options)
+        return extract_landmarks(frames, frame_indices=frame_indices, fps=fps, pool=pool, **holistic_options)
     bounds = np.linspace(0, n, workers + 1).round().astype(int)
     chunks = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
-    with ThreadPoolExecutor(workers, thread_name_prefix="landmarks") as pool:
-        parts = list(pool.map(
-            lambda s: extract_landmarks(frames[s], frame_indices=frame_indices[s], fps=fps, **holistic_options), chunks))
+    with ThreadPoolExecutor(workers, thread_name_prefix="landmarks") as threads:
+        parts = list(threads.map(lambda s: extract_landmarks(
+            frames[s], frame_indices=frame_indices[s], fps=fps, pool=pool, **holistic_options), chunks))
     return Landmarks(
         np.concatenate([p.points for p in parts]),
         np.concatenate([p.present for p in parts]),
