@@ -116,11 +116,9 @@ def build_demo(store: ModelStore | None = None, *, examples_dir: Path = EXAMPLES
                         live_top = gr.Label(num_top_classes=5, label="keypoint model, last 3 s", elem_id="live-top")
                         live_status = gr.Markdown(elem_id="live-status")
                     live_attention = gr.Plot(label="attention", elem_id="live-attention")
-                with gr.Row():
-                    live_i3d_btn = gr.Button("Score the last 3 s with the I3D", elem_id="live-i3d-btn")
                     with gr.Column(scale=2):
-                        live_i3d_top = gr.Label(num_top_classes=5, label="RGB model on the last 3 s", elem_id="live-i3d-top")
-                        live_i3d_md = gr.Markdown()
+                        live_i3d_top = gr.Label(num_top_classes=5, label="RGB model, last 2 s", elem_id="live-i3d-top")
+                        live_i3d_md = gr.Markdown(elem_id="live-i3d-status")
                 live_state = gr.State(None, time_to_live=600, delete_callback=close_session)
 
             # ---------------------------------------------------------------- 3. inspect errors
@@ -206,12 +204,11 @@ def build_demo(store: ModelStore | None = None, *, examples_dir: Path = EXAMPLES
         api_trigger = gr.Button(visible=False)
         api_trigger.click(h.recognize_api, [video, mirrored], [details], api_name="recognize", concurrency_id="heavy")
 
-        cam.stream(h.live_step, [cam, live_state, selection], [live_view, live_top, live_attention, live_status, live_state],
+        cam.stream(h.live_step, [cam, live_state, selection],
+                   [live_view, live_top, live_attention, live_status, live_i3d_top, live_i3d_md, live_state],
                    stream_every=0.2, time_limit=300, concurrency_limit=2, concurrency_id="live",
                    show_progress="hidden", api_visibility="private")  # fmt: skip
         cam.clear(h.live_stop, [live_state], [live_state], **light)
-        live_i3d_btn.click(h.live_i3d, [live_state, selection], [live_i3d_top, live_i3d_md], concurrency_id="heavy",
-                           api_visibility="private")  # fmt: skip
 
         run_inspect.click(h.inspect_run, [builtin, uploads, folder, inspect_model, selection],
                           [inspect_status, metrics_df, confusion, pairs_df, errors_df, sample, predictions_csv, evaluation],
