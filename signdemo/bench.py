@@ -153,6 +153,51 @@ def measure_live(frames: np.ndarray, *, face_mesh: bool = False) -> dict:
     return s
 
 
+def measure_live_tab(frames: np.ndarray, rec, *, visitors: int = 1, fps: float = 15.0) -> dict:
+    """The live tab's whole per-frame work (`LiveSession.step`: landmarks, overlay, the rolling BiGRU
+    every 0.4 s) with its I3D scoring the last 2 s about every second on the shared worker, for
+    `visitors` webcams at once, each sending `fps` frames a second (or as fast as it is answered).
+    Per-frame latency over all visitors, frames per second answered per visitor, and the I3D's
+    scorings: how many, how long each took, seconds between one visitor's updates."""
+    import cv2
+
+    from signdemo.ui.live import LiveSession
+
+    rgb = [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames]
+    latencies: list[list[float]] = [[] for _ in range(visitors)]
+    rates, scorings, gaps = [], [], []
+
+    def visitor(k: int) -> None:
+        session = LiveSession(mirrored=False)
+        arrived = []
+        try:
+            start = time.perf_counter()
+            for i, frame in enumerate(rgb):
+                wait = start + i / fps - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+                t = time.perf_counter()
+                update = session.step(frame, rec)
+                latencies[k].append((time.perf_counter() - t) * 1000)
+                if update.i3d is not None and update.i3d.prediction is not None:
+                    scorings.append(update.i3d.took_s)
+                    arrived.append(time.perf_counter())
+            rates.append(len(rgb) / (time.perf_counter() - start))
+            gaps.extend(np.diff(arrived).tolist())
+        finally:
+            if session.i3d_pending is not None:
+                session.i3d_pending.result()
+            session.close()
+
+    with ThreadPoolExecutor(visitors) as pool:
+        list(pool.map(visitor, range(visitors)))
+    s = _stats([v for lat in latencies for v in lat[3:]])  # the first frames run detection from scratch
+    s.update(visitors=visitors, fps=float(np.median(rates)), i3d_scorings=len(scorings),
+             i3d_took_s=float(np.median(scorings)) if scorings else None,
+             i3d_update_every_s=float(np.median(gaps)) if gaps else None)  # fmt: skip
+    return s
+
+
 def run(args) -> dict:
     import torch
 
@@ -274,6 +319,7 @@ def run(args) -> dict:
         "model_load_s": load_s,
         "stages_ms": {k: _stats(v) for k, v in stages.items()},
         "live": measure_live(live_frames, face_mesh=options.face_mesh),
+        "live_tab": [measure_live_tab(live_frames, rec, visitors=v) for v in (1, 2)] if not args.baseline else [],
         "peak_rss_mb": _peak_rss_mb(),
         "clips": rows,
     }
@@ -345,6 +391,11 @@ def print_table(r: dict) -> None:
     live = r["live"]
     print(f"{'live frame (lm+overlay)':<24}{live['median']:>12.1f}{live['p90']:>12.1f}{live['n']:>6}"
           f"   p95 {live['p95']:.1f} ms, {live['fps']:.1f} frames/s")  # fmt: skip
+    for lt in r.get("live_tab", []):
+        took = f"{lt['i3d_took_s']:.2f} s each" if lt["i3d_took_s"] else "none finished"
+        every = f", a visitor's I3D answer every {lt['i3d_update_every_s']:.1f} s" if lt["i3d_update_every_s"] else ""
+        print(f"live tab, {lt['visitors']} visitor(s), I3D live: frame median {lt['median']:.1f} ms, p95 {lt['p95']:.1f} ms, "
+              f"{lt['fps']:.1f} frames/s per visitor; {lt['i3d_scorings']} I3D scorings ({took}){every}")  # fmt: skip
     if "i3d_paths" in r:
         print(f"\nI3D paths on the same clips ({s['i3d_frames']} frames), against the float32 eager reference:")
         print(f"{'path':<10}{'median ms':>11}{'speed-up':>10}{'top-1 same':>12}{'max |logit diff|':>18}  engine")
@@ -398,6 +449,8 @@ def compare_markdown(before: dict, after: dict) -> str:
     for label, get in (
         ("live frames per second (median)", lambda r: f"{r['live']['fps']:.1f}"),
         ("live p95 frame latency", lambda r: f"{r['live']['p95']:.1f} ms"),
+        ("live tab with the I3D live: frames/s, p95", lambda r: f"{r['live_tab'][0]['fps']:.1f}, {r['live_tab'][0]['p95']:.1f} ms"),
+        ("same, two visitors at once (each)", lambda r: f"{r['live_tab'][1]['fps']:.1f}, {r['live_tab'][1]['p95']:.1f} ms"),
         ("model load", lambda r: f"{r['model_load_s']:.2f} s"),
         ("peak RSS, benchmark process", lambda r: f"{r['peak_rss_mb']:.0f} MB"),
         ("app start-up to first page", lambda r: f"{r['app']['startup_s']:.2f} s"),
@@ -408,7 +461,7 @@ def compare_markdown(before: dict, after: dict) -> str:
         for r in (before, after):
             try:
                 values.append(get(r))
-            except (KeyError, TypeError):
+            except (KeyError, TypeError, IndexError):
                 values.append("–")
         lines.append(f"| {label} | {values[0]} | {values[1]} | |")
     for label, key in (("BiGRU top-1 as before, same clips", "bigru_top1"),

@@ -256,8 +256,10 @@ class Recognizer:
 
     # ---------------------------------------------------------------- I3D
 
-    def predict_frames(self, frames: np.ndarray, source_indices: np.ndarray | None = None) -> Prediction:
-        """I3D on decoded BGR frames (T, H, W, 3); samples and preprocesses per the bundle."""
+    def predict_frames(self, frames: np.ndarray, source_indices: np.ndarray | None = None, *,
+                       threads: int | None = None) -> Prediction:  # fmt: skip
+        """I3D on decoded BGR frames (T, H, W, 3); samples and preprocesses per the bundle.
+        threads: CPU threads of the I3D for this call (see `I3DRunner.__call__`)."""
         from signdemo.i3d_input import preprocess_clip, sample_frame_indices
         from signdemo.models.i3d import clip_scores
 
@@ -268,7 +270,7 @@ class Recognizer:
         idx = sample_frame_indices(len(frames), cfg.num_frames, cfg.min_frames)
         x = preprocess_clip(frames, cfg, indices=idx)  # (1, 3, T, 224, 224)
         t1 = time.perf_counter()
-        logits_t = self.i3d_runner(x)  # (1, C, T')
+        logits_t = self.i3d_runner(x, threads=threads)  # (1, C, T')
         t2 = time.perf_counter()
         per_time = torch.softmax(logits_t[0].float().transpose(0, 1), dim=1).numpy()  # (T', C)
         # WLASL's evaluation takes the max over time of the per-time logits.

@@ -217,9 +217,9 @@ class OpenVINOI3D:
         self.num_classes = model.num_classes
         self.cache_dir = Path(cache_dir or cache_root()) / "openvino"
         self.weights_sha256 = weights_digest(model)
-        self._sizes: dict[tuple[int, int], _Compiled] = {}
+        self._sizes: dict[tuple[int, int, int | None], _Compiled] = {}
         self._sizes_lock = threading.Lock()
-        first = self._prepare((int(input_size[0]), int(input_size[1])))
+        first = self._prepare((int(input_size[0]), int(input_size[1])), None)
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.converted, self.ir_path, self.load_s = first.converted, first.ir_path, first.load_s
 
@@ -230,10 +230,10 @@ class OpenVINOI3D:
                 "conversion_format": CONVERSION_FORMAT}  # fmt: skip
         return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:32], meta
 
-    def _prepare(self, size: tuple[int, int]) -> _Compiled:
+    def _prepare(self, size: tuple[int, int], threads: int | None) -> _Compiled:
         with self._sizes_lock:  # one conversion at a time; calls at sizes already prepared do not wait
-            if size in self._sizes:
-                return self._sizes[size]
+            if (*size, threads) in self._sizes:
+                return self._sizes[(*size, threads)]
             t0 = time.perf_counter()
             key, meta = self.cache_key(size)
             ir_path = self.cache_dir / key / "model.xml"
@@ -241,9 +241,11 @@ class OpenVINOI3D:
             if converted:
                 self._convert(size, ir_path, meta)
             core = self._ov.Core()
-            compiled = core.compile_model(core.read_model(ir_path), "CPU", {
-                "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"})  # fmt: skip
-            entry = self._sizes[size] = _Compiled(compiled, ir_path, converted, time.perf_counter() - t0)
+            config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+            if threads:
+                config["INFERENCE_NUM_THREADS"] = int(threads)
+            compiled = core.compile_model(core.read_model(ir_path), "CPU", config)
+            entry = self._sizes[(*size, threads)] = _Compiled(compiled, ir_path, converted, time.perf_counter() - t0)
             log.info("OpenVINO I3D for %dx%d clips %s in %.1f s (%s)", *size,
                      "converted" if converted else "read from the cache", entry.load_s, ir_path.parent)  # fmt: skip
             return entry
@@ -270,10 +272,13 @@ class OpenVINOI3D:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, T, H, W) float32 clip tensor (T >= 9) -> per-time logits (B, num_classes, T') float32."""
+    def __call__(self, x: torch.Tensor, *, threads: int | None = None) -> torch.Tensor:
+        """(B, 3, T, H, W) float32 clip tensor (T >= 9) -> per-time logits (B, num_classes, T') float32.
+
+        threads: CPU threads for this call (None: OpenVINO's choice, every core). A call with a
+        thread count of its own runs on a second compiled copy of the same IR (made once)."""
         self._model._check_input(x)
-        compiled = self._prepare((int(x.shape[3]), int(x.shape[4])))
+        compiled = self._prepare((int(x.shape[3]), int(x.shape[4])), threads)
         array = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
         with compiled.request() as request:
             request.infer({0: array})

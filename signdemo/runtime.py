@@ -239,10 +239,13 @@ class I3DRunner:
         return ", ".join(parts)
 
     @torch.inference_mode()
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, T, H, W) float32 -> per-time logits (B, C, T') float32."""
+    def __call__(self, x: torch.Tensor, *, threads: int | None = None) -> torch.Tensor:
+        """(B, 3, T, H, W) float32 -> per-time logits (B, C, T') float32.
+
+        threads: CPU threads for this call on OpenVINO (e.g. 1 for the live tab, so the webcam
+        overlay keeps a core); PyTorch's thread setting is process-wide, so it ignores it."""
         if self.openvino is not None:
-            return self.openvino(x)
+            return self.openvino(x, threads=threads)
         if self.options.fast and self.options.channels_last:
             x = x.contiguous(memory_format=torch.channels_last_3d)
         if self.options.use_bf16:

@@ -22,6 +22,7 @@ thread: each sees its I3D answer refreshed about half as often, while both overl
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import weakref
@@ -47,6 +48,8 @@ IDLE_RELEASE_S = 30.0
 
 #: Fewest frames in the I3D's window worth scoring (the I3D repeats frames up to its minimum).
 MIN_I3D_FRAMES = 6
+#: CPU threads of a live I3D scoring (OpenVINO): on a 2-core machine the overlay keeps the other core.
+LIVE_I3D_THREADS = int(os.environ.get("SIGNDEMO_LIVE_I3D_THREADS", "1")) or None
 
 _sessions: "weakref.WeakSet[LiveSession]" = weakref.WeakSet()
 _i3d_worker: ThreadPoolExecutor | None = None
@@ -320,7 +323,7 @@ class LiveSession:
     def _i3d_on(recognizer: Recognizer, frames: list[np.ndarray], indices: np.ndarray) -> Prediction:
         h, w = frames[-1].shape[:2]  # the camera may have changed size mid-window
         frames = [f if f.shape[:2] == (h, w) else cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames]
-        return recognizer.predict_frames(np.stack(frames), indices)
+        return recognizer.predict_frames(np.stack(frames), indices, threads=LIVE_I3D_THREADS)
 
     def score_i3d(self, recognizer: Recognizer) -> Prediction:
         """The I3D on the frames of the whole current window, now, on the caller's thread."""
