@@ -56,12 +56,12 @@ def build_demo(store: ModelStore | None = None, *, examples_dir: Path = EXAMPLES
         gr.Markdown(texts.INTRO)
         banner = gr.Markdown("Loading the models…", elem_classes="sd-weights", elem_id="weights-banner")
         with gr.Tabs():
-            vocab = tabs.recognise_tab(h, store, selection, examples_dir)
+            recognise = tabs.recognise_tab(h, store, selection, examples_dir)
             tabs.live_tab(h, selection)
             tabs.inspect_tab(h, selection, allow)
             cards = tabs.models_tab(h, selection, banner)
             training = tabs.training_tab(h)
-        tabs.on_page_load(demo, h, selection, banner, vocab, cards, training)
+        tabs.on_page_load(demo, h, selection, banner, recognise, cards, training)
 
     # Bounded: a client past max_size is told the queue is full (gradio_client raises QueueError);
     # the others see their position. api_open=False: queued endpoints cannot be called over plain

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
@@ -22,10 +23,19 @@ from signdemo.weights import BIGRU, I3D
 LIGHT = dict(api_visibility="private", queue=False)
 
 
-def recognise_tab(h: Handlers, store: ModelStore, selection: gr.State, examples_dir: Path) -> gr.Dataframe:
-    """Record or upload a clip; both models' answers, attention and scores over time.
+@dataclass
+class WeightSwitch:
+    """What the Recognise tab gives the rest of the page: the "try these" table and the buttons that
+    switch this session between the default weights and the synthetic demo pair."""
 
-    Returns the "try these" vocabulary table (filled on page load)."""
+    vocab: gr.Dataframe
+    demo: gr.Button
+    defaults: gr.Button
+    status: gr.Markdown
+
+
+def recognise_tab(h: Handlers, store: ModelStore, selection: gr.State, examples_dir: Path) -> WeightSwitch:
+    """Record or upload a clip; both models' answers, attention and scores over time."""
     with gr.Tab("Recognise a clip", id="recognise"):
         with gr.Row(equal_height=False):
             with gr.Column(scale=2) as input_column:
@@ -65,6 +75,10 @@ def recognise_tab(h: Handlers, store: ModelStore, selection: gr.State, examples_
                             elem_id="examples")  # fmt: skip
             else:
                 gr.Markdown(texts.NO_EXAMPLES)
+            with gr.Row():
+                use_demo = gr.Button("Use the synthetic demo pair", size="sm", elem_id="use-demo-pair")
+                use_defaults = gr.Button("Back to the default weights", size="sm", elem_id="use-defaults")
+            switch_status = gr.Markdown(elem_id="weights-switch-status")
             gr.Markdown(texts.RECOGNISE + "\n\n" + texts.ORIENTATION)
         api_trigger = gr.Button(visible=False)  # the client-callable endpoint below, with no button shown
 
@@ -72,7 +86,7 @@ def recognise_tab(h: Handlers, store: ModelStore, selection: gr.State, examples_
               api_visibility="private", concurrency_id="heavy")  # fmt: skip
     # The client-callable endpoint: same clip + flag in, the JSON answer out.
     api_trigger.click(h.recognize_api, [video, mirrored], [details], api_name="recognize", concurrency_id="heavy")
-    return vocab
+    return WeightSwitch(vocab, use_demo, use_defaults, switch_status)
 
 
 def live_tab(h: Handlers, selection: gr.State) -> None:
@@ -195,10 +209,16 @@ def training_tab(h: Handlers) -> tuple[gr.Dropdown, list]:
 
 
 def on_page_load(demo: gr.Blocks, h: Handlers, selection: gr.State, banner: gr.Markdown,
-                 vocab: gr.Dataframe, cards: list, training: tuple) -> None:  # fmt: skip
-    """What a new page fills in: the weights banner, the vocabulary, the cards, the first script."""
+                 recognise: WeightSwitch, cards: list, training: tuple) -> None:  # fmt: skip
+    """What a new page fills in (the weights banner, the vocabulary, the cards, the first script),
+    and the weight switch of the Recognise tab, which changes all of them but the script."""
     demo.load(h.weights_banner, [selection], [banner], **LIGHT).then(
-        h.vocabulary_table, [selection], [vocab], **LIGHT).then(
+        h.vocabulary_table, [selection], [recognise.vocab], **LIGHT).then(
         h.model_cards, [selection], cards, **LIGHT)  # fmt: skip
     script, script_outputs = training
     demo.load(h.training_show, [script], script_outputs, **LIGHT)
+    switched = [selection, recognise.status, banner]
+    for button, handler in ((recognise.demo, h.use_demo_pair), (recognise.defaults, h.reset_bundles)):
+        button.click(handler, None, switched, **LIGHT).success(
+            h.vocabulary_table, [selection], [recognise.vocab], **LIGHT).then(
+            h.model_cards, [selection], cards, **LIGHT)  # fmt: skip
