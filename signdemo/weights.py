@@ -590,6 +590,18 @@ def load_hf_bundle(source: str, *, cache_dir: str | Path | None = None, timeout:
     return bundle
 
 
+#: Label files looked for beside a single checkpoint file given without one, in this order.
+LABEL_FILE_NAMES = ("wlasl_class_list.txt", "id_to_label.json", "label_to_id.json", "labels.txt")
+
+
+def labels_beside(checkpoint: Path) -> Path | None:
+    """The label file in the checkpoint's folder (first of `LABEL_FILE_NAMES`), or None."""
+    for name in LABEL_FILE_NAMES:
+        if (checkpoint.parent / name).is_file():
+            return checkpoint.parent / name
+    return None
+
+
 def load_bundle(source: str | Path, *, labels: str | Path | None = None, **kwargs) -> Bundle:
     """Load a model from a bundle folder, a checkpoint file (+ `labels`) or `hf://owner/repo[@rev]`."""
     text = str(source)
@@ -599,10 +611,12 @@ def load_bundle(source: str | Path, *, labels: str | Path | None = None, **kwarg
     if path.is_dir():
         return load_bundle_dir(path)
     if path.is_file():
+        labels = labels or labels_beside(path)
         if labels is None:
             raise WeightsError(
                 f"{path.name} is a single checkpoint file: give its label file too "
-                "(e.g. --labels wlasl_class_list.txt), or point to a bundle folder"
+                f"(e.g. --labels wlasl_class_list.txt), put one of {', '.join(LABEL_FILE_NAMES)} beside it, "
+                "or point to a bundle folder"
             )
         return load_checkpoint_file(path, labels)
     raise WeightsNotFoundError(f"no bundle at {source}: not a folder, a checkpoint file or hf://owner/repo")
