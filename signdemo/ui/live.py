@@ -276,6 +276,9 @@ class LiveSession:
         try:
             pred = recognizer.predict_landmarks(lm)
         except NoPersonDetectedError:
+            if pres[:, 0].any():  # a body but no hand, for a model that reads the hands alone
+                return LiveUpdate(display, status, i3d=i3d,
+                                  message="No hands in view: sign with your hands in the picture.")  # fmt: skip
             return LiveUpdate(display, status, i3d=i3d,
                               message="Nobody in view: step back so your head, shoulders and hands show.")  # fmt: skip
         ages = np.full(len(pred.attention_frames), np.nan)
