@@ -49,6 +49,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m signdemo.bench", description=__doc__.splitlines()[0])
     p.add_argument("--clips", type=Path, default=DEFAULT_CLIPS, help="a folder of clips, or one clip")
     p.add_argument("--limit", type=int, default=0, help="use at most this many clips (0 = all)")
+    p.add_argument("--trim-s", type=float, default=0.0,
+                   help="re-encode each clip's first SECONDS (H.264) and time those files (e.g. 3 on a 640x480 "
+                        "30 fps clip: the keypoint-answer target's clip)")  # fmt: skip
     p.add_argument("--bigru", help="BiGRU bundle (default: the resolved one)")
     p.add_argument("--i3d", help="I3D bundle (default: the resolved one)")
     p.add_argument("--extraction-fps", type=float, default=None,
@@ -153,6 +156,15 @@ def measure_live(frames: np.ndarray, *, face_mesh: bool = False) -> dict:
     return s
 
 
+def _trimmed(path: Path, seconds: float, folder: Path) -> Path:
+    """The first `seconds` of a clip, re-encoded as H.264 mp4 at its own rate, under its own name."""
+    from signdemo.video import read_clip, write_mp4
+
+    clip = read_clip(path)
+    n = max(1, round(seconds * clip.fps))
+    return write_mp4(folder / f"{path.stem}-{seconds:g}s.mp4", clip.frames[:n], clip.fps)
+
+
 def measure_live_tab(frames: np.ndarray, rec, *, visitors: int = 1, fps: float = 15.0) -> dict:
     """The live tab's whole per-frame work (`LiveSession.step`: landmarks, overlay, the rolling BiGRU
     every 0.4 s) with its I3D scoring the last 2 s about every second on the shared worker, for
@@ -214,6 +226,9 @@ def run(args) -> dict:
         clips = clips[: args.limit]
     if not clips:
         raise SystemExit(f"no clips in {args.clips}")
+    tmp = Path(tempfile.mkdtemp(prefix="signdemo-bench-"))
+    if args.trim_s:
+        clips = [_trimmed(path, args.trim_s, tmp) for path in clips]
 
     t = time.perf_counter()
     if args.baseline:
@@ -241,7 +256,6 @@ def run(args) -> dict:
     agree: dict[str, list[bool]] = {name: [] for name in paths}
     max_diff: dict[str, list[float]] = {name: [] for name in paths}
     rows = []
-    tmp = Path(tempfile.mkdtemp(prefix="signdemo-bench-"))
     for n, path in enumerate(clips):
         d: dict[str, float] = {}  # this clip's stage times, ms
 
@@ -308,7 +322,7 @@ def run(args) -> dict:
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpus": os.cpu_count(), "torch_threads": threads, "torch": torch.__version__,
                     "bf16": options.use_bf16},  # fmt: skip
-        "settings": {"baseline": args.baseline, "clips": str(args.clips), "n_clips": len(clips),
+        "settings": {"baseline": args.baseline, "clips": str(args.clips), "n_clips": len(clips), "trim_s": args.trim_s,
                      "extraction_fps": rec.extraction_fps, "i3d_frames": args.i3d_frames,
                      "landmark_workers": options.landmark_workers, "face_mesh": options.face_mesh,
                      "i3d_fast_path": rec.i3d_runner.description if rec.i3d_runner else None,

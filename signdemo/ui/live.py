@@ -320,6 +320,9 @@ class LiveSession:
         except (SigndemoError, ValueError) as exc:
             pred, message = None, str(exc)
             log.warning("live I3D: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - off the stream's thread: report it, keep the overlay going
+            pred, message = None, f"the RGB model failed ({type(exc).__name__}); see the server log"
+            log.exception("live I3D scoring failed")
         return LiveI3D(pred, self.i3d_window_s, len(frames), time.perf_counter() - t0, message)
 
     @staticmethod
