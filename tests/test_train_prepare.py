@@ -59,16 +59,15 @@ def test_resume_skips_done_clips_records_failures_and_refeatures_without_mediapi
     calls = []
 
     def fake_extract(job):
-        sample, landmarks_dir, *_ = job
+        sample, *_ = job
         calls.append(sample.key)
         if sample.path.name == "broken.mp4":
-            return {"key": sample.key, "path": str(sample.path), "status": "error", "error": "UnreadableVideoError: x"}
+            return {"key": sample.key, "path": str(sample.path), "status": "error", "error": "UnreadableVideoError: x"}, None
         from _keypoint_data import synthetic_landmarks
 
         lm = synthetic_landmarks(0, np.random.default_rng(0))
-        lm.save(Path(landmarks_dir) / f"{sample.key}.npz")
         return {"key": sample.key, "path": str(sample.path), "status": "ok", "original_frames": 30,
-                "landmark_rows": 30, "landmarks": f"{sample.key}.npz"}  # fmt: skip
+                "landmark_rows": 30, "landmarks": f"{sample.key}.npz"}, lm  # fmt: skip
 
     monkeypatch.setattr(prepare, "extract_sample", fake_extract)
     out = prepare.prepare(index, tmp_path / "kp", workers=1)
