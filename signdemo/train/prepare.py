@@ -43,6 +43,7 @@ import json
 import logging
 import multiprocessing
 import os
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -119,7 +120,8 @@ def extract_sample(job: tuple) -> tuple[dict, Landmarks | None]:
         record.update(status="error", error=f"{type(exc).__name__}: {exc}")
     except Exception as exc:  # a broken file must not end a run over thousands of clips
         record.update(status="error", error=f"{type(exc).__name__}: {exc}")
-    record["seconds"] = round(time.perf_counter() - t0, 3)
+    # Where it ran: on a cluster, which node to look at when a clip went wrong.
+    record.update(seconds=round(time.perf_counter() - t0, 3), host=socket.gethostname(), pid=os.getpid())
     return record, landmarks
 
 
