@@ -69,7 +69,8 @@ def test_resume_skips_done_clips_records_failures_and_refeatures_without_mediapi
         sample, *_ = job
         calls.append(sample.key)
         if sample.path.name == "broken.mp4":
-            return {"key": sample.key, "path": str(sample.path), "status": "error", "error": "UnreadableVideoError: x"}, None
+            failed = {"key": sample.key, "path": str(sample.path), "status": "error", "error": "UnreadableVideoError: x"}
+            return failed, None
         from _keypoint_data import synthetic_landmarks
 
         lm = synthetic_landmarks(0, np.random.default_rng(0))
@@ -140,7 +141,8 @@ def test_ray_engine_without_ray_says_how_to_install_it(tmp_path: Path, monkeypat
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
     with pytest.raises(MissingDependencyError, match=r"pip install ray==") as info:
         prepare.main(args)
-    pin = [line for line in (REPO / "requirements-dev.txt").read_text().splitlines() if line.startswith("ray==")]
+    requirements = (REPO / "requirements-dev.txt").read_text().splitlines()
+    pin = [line for line in requirements if line.startswith("ray==")]
     assert pin and pin[0] in str(info.value)  # the hint names the version the project pins
     assert not (tmp_path / "kp" / "landmarks" / prepare.PROGRESS_NAME).exists()  # nothing on record
 
@@ -201,8 +203,10 @@ def _descendant_titles(prefix: str) -> dict[int, str]:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds Ray's worker processes in /proc (Linux)")
-def test_ray_engine_equals_the_local_engine_with_a_worker_killed_mid_clip(ray_instance, ray_clips, tmp_path: Path) -> None:
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds Ray's workers in /proc (Linux)")
+def test_ray_engine_equals_the_local_engine_with_a_worker_killed_mid_clip(
+    ray_instance, ray_clips, tmp_path: Path
+) -> None:
     """Same arrays, manifest and failures as the local engine; the killed clip redone by another
     worker process; every clip on record once."""
     from signdemo.train import ray_engine
@@ -251,16 +255,22 @@ def test_ray_pool_retries_a_dead_worker_reports_a_clip_that_kills_every_worker_a
     ray_instance.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
     in_flight = []
     wait = ray_instance.wait
-    monkeypatch.setattr(ray_instance, "wait", lambda refs, **kw: (in_flight.append(len(refs)), wait(refs, **kw))[1])
+    def counting_wait(refs, **kw):
+        in_flight.append(len(refs))
+        return wait(refs, **kw)
+
+    monkeypatch.setattr(ray_instance, "wait", counting_wait)
     task = functools.partial(_die_on, tmp_path / "died-once")
     with ray_engine.connect(workers=2, max_retries=1) as pool:
-        results = list(pool.map_unordered(task, [1, 2, 3, 4, 5], lost=lambda job, exc: (job, type(exc).__name__)))
+        results = list(pool.map_unordered(task, range(1, 6), lost=lambda job, exc: (job, type(exc).__name__)))
     assert sorted(results, key=str) == sorted([10, 20, (3, "WorkerCrashedError"), 40, 50], key=str)
     assert max(in_flight) == 2  # never more tasks submitted than workers
 
 
 @pytest.mark.slow
-def test_interrupted_ray_run_resumes_where_it_stopped(ray_instance, ray_clips, tmp_path: Path, monkeypatch) -> None:
+def test_interrupted_ray_run_resumes_where_it_stopped(
+    ray_instance, ray_clips, tmp_path: Path, monkeypatch
+) -> None:
     index, reference = ray_clips
     stored = []
     store = prepare.store_result

@@ -1,4 +1,4 @@
-"""python -m signdemo.train.prepare SOURCE... --out DIR [--videos DIR] [--workers N] [--engine ray [--address HOST:PORT]]
+"""python -m signdemo.train.prepare SOURCE... --out DIR [--videos DIR] [--workers N] [--engine ray [--address A]]
 
 Videos + labels -> the keypoint exchange format, through exactly the engine's inference code path:
 `video.read_clip` -> frames of the annotated segment -> `landmarks.extract_clip_landmarks` at the
@@ -190,14 +190,18 @@ def run_extraction(
     if retry_failed:
         done = {k: r for k, r in done.items() if r["status"] != "error"}
     todo = [s for s in dict.fromkeys(samples) if s.key not in done]
-    log.info("%d clips: %d already on record, %d to process", len(samples), len(samples) - len(todo), len(todo))
+    log.info("%d clips: %d already on record, %d to process",
+             len(samples), len(samples) - len(todo), len(todo))  # fmt: skip
     jobs = [(s, dict(limits or {}), extraction_fps, trim) for s in todo]
     if not jobs:
         return done
     with _engine(engine, workers, address, max_retries) as (run, description):
         progress_bar = _Progress(len(jobs), description, on_record=len(samples) - len(todo))
         try:
-            with open(landmarks_dir / PROGRESS_NAME, "a", encoding="utf-8") as progress, closing(run(jobs)) as results:
+            with (
+                open(landmarks_dir / PROGRESS_NAME, "a", encoding="utf-8") as progress,
+                closing(run(jobs)) as results,
+            ):
                 for rec, landmarks in results:
                     store_result(landmarks_dir, progress, rec, landmarks)
                     done[rec["key"]] = rec
@@ -284,8 +288,8 @@ class _Progress:
             elapsed = time.perf_counter() - self.t0
             rate = self.done / elapsed if elapsed > 0 else 0.0
             left = f"{(self.total - self.done) / rate:.0f} s" if rate > 0 else "?"
-            print(f"landmarks: {self.done}/{self.total} clips, {failed} failed, {rate:.2f} clips/s, {left} left",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            line = f"landmarks: {self.done}/{self.total} clips, {failed} failed, {rate:.2f} clips/s, {left} left"
+            print(line, file=sys.stderr, flush=True)
 
     def close(self) -> str:
         if self.bar is not None:

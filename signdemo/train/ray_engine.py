@@ -10,7 +10,8 @@ A worker process that dies in a task (killed, out of memory, its node lost) is R
 `max_retries` times, on any worker; the driver sees one result per clip either way. A clip whose
 task died every time comes back through `lost(job, exc)`, so it is recorded as a failure, not
 dropped. Workers run in their own process title, `ray::landmarks KEY`, so `ps` on a node shows which
-clip each worker is on.
+clip each worker is on. On a cluster, the driver's copy of the `signdemo` package goes to the nodes
+with the job (`runtime_env` `py_modules`): the nodes need the requirements, and run the same code.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from signdemo.errors import ClusterError, MissingDependencyError
@@ -39,7 +41,8 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError as exc:
-        raise MissingDependencyError(f"--engine ray needs Ray, which is not installed: {INSTALL_HINT}") from exc
+        message = f"--engine ray needs Ray, which is not installed: {INSTALL_HINT}"
+        raise MissingDependencyError(message) from exc
     return ray
 
 
@@ -83,7 +86,8 @@ class RayPool:
                     job = next(todo, None)
                     if job is None:
                         break
-                    ref = task.options(name=f"{TASK_NAME} {name(job)}".strip()).remote(fn_ref, initializer, job)
+                    title = f"{TASK_NAME} {name(job)}".strip()  # the worker's process title while it runs
+                    ref = task.options(name=title).remote(fn_ref, initializer, job)
                     pending[ref] = job
                 if not pending:
                     return
@@ -120,11 +124,17 @@ def connect(
     owned = not ray.is_initialized()
     if owned:
         if address:
+            # The driver's copy of the package travels with the job, so every node runs the same
+            # extraction code as this one (the nodes need the requirements, not the repository).
+            package = Path(__file__).resolve().parents[1]
+            runtime_env = {"py_modules": [str(package)], "excludes": ["__pycache__", "*.pyc"]}
             try:
-                ray.init(address=address, log_to_driver=False)
+                ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
             except ConnectionError as exc:
-                raise ClusterError(f"cannot join the Ray cluster at {address}: {exc} (is `ray start --head` "
-                                   "running there, and is the address the one it printed?)") from exc  # fmt: skip
+                raise ClusterError(
+                    f"cannot join the Ray cluster at {address}: {exc} (is `ray start --head` running "
+                    "there, and is the address the one it printed?)"
+                ) from exc
         else:
             options = {"num_cpus": workers or os.cpu_count() or 1, "include_dashboard": False,
                        "object_store_memory": LOCAL_OBJECT_STORE_BYTES, "log_to_driver": False}  # fmt: skip
