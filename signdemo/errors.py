@@ -96,3 +96,9 @@ class MissingDependencyError(SigndemoError):
     """An optional heavy dependency is not installed."""
 
     code = "missing_dependency"
+
+
+class ClusterError(SigndemoError):
+    """A compute cluster (Ray) cannot be reached, or has nothing to run the work on."""
+
+    code = "cluster_error"
