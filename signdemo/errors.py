@@ -96,3 +96,9 @@ class MissingDependencyError(SigndemoError):
     """An optional heavy dependency is not installed."""
 
     code = "missing_dependency"
+
+
+class DatasetError(SigndemoError):
+    """A labelled data set (e.g. a processed-200 keypoint set) is missing, malformed or inconsistent."""
+
+    code = "dataset"

@@ -287,6 +287,8 @@ class Bundle:
     source: str
     root: Path | None = None
     manifest: dict = field(default_factory=dict)
+    #: Options of the record that are our reading, not a fact of the weights: option -> why.
+    assumed: dict[str, str] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -398,22 +400,40 @@ def load_bundle_dir(root: str | Path, *, source: str | None = None, verify: bool
     ckpt = _find_checkpoint(root, manifest)
     state_dict, ckpt_config = split_checkpoint(read_checkpoint(ckpt))
     architecture = manifest.get("architecture") or detect_architecture(state_dict)
-    model_args = manifest.get("model_args") or ckpt_config or _infer_model_args(architecture, state_dict)
+    # Without our manifest the folder is in the published layout: it gets the published record.
+    record = {} if manifest else published_record(architecture)
+    model_args = manifest.get("model_args") or {
+        **(ckpt_config or _infer_model_args(architecture, state_dict)), **record.get("model_args", {})
+    }
     labels = read_labels(_labels_file(root))
     provenance = dict(manifest.get("provenance") or {})
     if not provenance:
-        provenance = {"kind": "user", "description": f"bundle folder {root.name} without a signdemo manifest"}
+        provenance = {"kind": "user", "description": f"bundle folder {root.name} without a signdemo manifest",
+                      **_record_provenance(record)}  # fmt: skip
     return Bundle(
         architecture=architecture,
         model=_finish(architecture, state_dict, model_args, labels, what=f"{root.name}/{ckpt.name}"),
         labels=labels,
         model_args=dict(model_args),
-        preprocessing=dict(manifest.get("preprocessing") or {}),
+        preprocessing=dict(manifest.get("preprocessing") or record.get("preprocessing") or {}),
         provenance=provenance,
         source=source or str(root),
         root=root,
         manifest=manifest,
+        assumed=dict(manifest.get("assumed") or record.get("assumed") or {}),
     )
+
+
+def published_record(architecture: str) -> dict:
+    """The record of a bundle without our manifest (`signdemo.published`): preprocessing, model
+    args to merge, assumed options; {} for an unknown architecture."""
+    from signdemo import published
+
+    return {BIGRU: published.bigru_record, I3D: published.i3d_record}.get(architecture, dict)()
+
+
+def _record_provenance(record: dict) -> dict:
+    return {k: record[k] for k in ("landmark_extraction_fps",) if k in record}
 
 
 def load_checkpoint_file(
@@ -424,7 +444,8 @@ def load_checkpoint_file(
     checkpoint = Path(checkpoint)
     state_dict, config = split_checkpoint(read_checkpoint(checkpoint))
     architecture = architecture or detect_architecture(state_dict)
-    model_args = config or _infer_model_args(architecture, state_dict)
+    record = published_record(architecture) if preprocessing is None else {}
+    model_args = {**(config or _infer_model_args(architecture, state_dict)), **record.get("model_args", {})}
     head = state_dict.get(_HEAD_KEYS[architecture])
     names = read_labels(labels, num_classes=int(head.shape[0]) if head is not None else None)
     return Bundle(
@@ -432,10 +453,12 @@ def load_checkpoint_file(
         model=_finish(architecture, state_dict, model_args, names, what=checkpoint.name),
         labels=names,
         model_args=dict(model_args),
-        preprocessing=dict(preprocessing or {}),
-        provenance={"kind": "user", "description": f"checkpoint file {checkpoint.name} with labels {Path(labels).name}"},
+        preprocessing=dict(preprocessing if preprocessing is not None else record.get("preprocessing", {})),
+        provenance={"kind": "user", "description": f"checkpoint file {checkpoint.name} with labels {Path(labels).name}",
+                    **_record_provenance(record)},  # fmt: skip
         source=str(checkpoint),
         root=None,
+        assumed=dict(record.get("assumed") or {}),
     )
 
 
@@ -573,6 +596,7 @@ def load_hf_bundle(source: str, *, cache_dir: str | Path | None = None, timeout:
             "description": PUBLISHED_DESCRIPTIONS.get(bundle.architecture, ""),
             "repo_id": repo_id,
             "revision": revision or "main",
+            **_record_provenance(bundle.provenance),
         }
     bundle.provenance["hub"] = hub
     log.info("loaded hf://%s at commit %s (revision %s)", repo_id, commit or "unknown", revision or "main")
@@ -670,6 +694,33 @@ def write_manifest(
     path = root / MANIFEST_NAME
     path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+#: Manifest entries beyond the written ones that a rewrite keeps.
+_KEPT_MANIFEST_KEYS = ("training", "assumed", "settled")
+
+
+def update_manifest(bundle: Bundle, *, preprocessing: dict | None = None, assumed: dict | None = None,
+                    settled: dict | None = None) -> Path:  # fmt: skip
+    """Rewrite a bundle folder's manifest (hashing its files anew), keeping what it records and
+    replacing the preprocessing, assumed options or settled options given. A folder without our
+    manifest (the published layout) gets one, with the record it was loaded with."""
+    if bundle.root is None:
+        raise WeightsError(f"{bundle.name} is not a bundle folder; nothing to record into")
+    if bundle.source.startswith("hf://"):
+        raise WeightsError(f"{bundle.display_source} lives in the Hugging Face cache, which is not ours to write: "
+                           f"copy {bundle.root} to a folder (e.g. weights/) and record into that")  # fmt: skip
+    man = bundle.manifest
+    extra = {k: man[k] for k in _KEPT_MANIFEST_KEYS if k in man}
+    if not man and bundle.assumed:
+        extra["assumed"] = dict(bundle.assumed)
+    for key, value in (("assumed", assumed), ("settled", settled)):
+        if value is not None:
+            extra[key] = dict(value)
+    checkpoint = man.get("checkpoint") or str(_find_checkpoint(bundle.root, man).relative_to(bundle.root))
+    return write_manifest(bundle.root, architecture=bundle.architecture, model_args=bundle.model_args,
+                          preprocessing=bundle.preprocessing if preprocessing is None else preprocessing,
+                          provenance=bundle.provenance, checkpoint=checkpoint, name=man.get("name"), extra=extra)  # fmt: skip
 
 
 def local_bundles(weights_dir: str | Path = WEIGHTS_DIR) -> list[tuple[Path, dict]]:
