@@ -544,6 +544,8 @@ def download_hf_bundle(
         files += list(manifest.get("sha256") or {})
     else:
         files = list(_PUBLISHED_FILES)
+        if get(files[0], required=False) is None:  # not the published BiGRU's layout: a bare checkpoint
+            return _download_bare_checkpoint(repo_id, revision, cache_dir=cache_dir, local_only=local_only)
     root: Path | None = manifest_path.parent if manifest_path else None
     for name in dict.fromkeys(files):
         path = get(name, required=name.startswith("checkpoints/best_") or name.endswith("id_to_label.json"))
@@ -556,6 +558,54 @@ def download_hf_bundle(
         get(name, required=False)
     assert root is not None
     return root
+
+
+#: What a hub repository holding a bare checkpoint (no manifest of ours, not the published BiGRU's
+#: layout) is fetched for: checkpoint files and label lists at its top level.
+_BARE_PATTERNS = ["*.pt", "*.pth", "*.txt", "*.json"]
+
+
+def _download_bare_checkpoint(repo_id: str, revision: str | None, *, cache_dir, local_only: bool) -> Path:
+    """The top-level checkpoint and label files of a repository such as a WLASL I3D upload; each
+    checkpoint is checked against its LFS sha256. Returns the snapshot folder."""
+    from huggingface_hub import constants, snapshot_download
+
+    where = f"hf://{repo_id}" + (f"@{revision}" if revision else "")
+    try:
+        root = Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, allow_patterns=_BARE_PATTERNS,
+                                      local_files_only=local_only))  # fmt: skip
+    except Exception as exc:
+        if local_only or constants.HF_HUB_OFFLINE:
+            raise WeightsNotFoundError(
+                f"cannot fetch {where}: the hub is not reachable and it is not in the Hugging Face cache. Run once "
+                "with network to cache it, or use a local bundle."
+            ) from None
+        raise WeightsNotFoundError(
+            f"cannot fetch {where}: it has no manifest of ours and no checkpoints/best_*.pt, and its top-level "
+            f"files could not be fetched ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from None
+    for path in bare_checkpoints(root):
+        verify_lfs_blob(path, f"{where}/{path.name}")
+    return root
+
+
+def bare_checkpoints(root: Path) -> list[Path]:
+    """Checkpoint files at the top level of a folder without our layout."""
+    return sorted(p for p in root.iterdir() if p.suffix in (".pt", ".pth") and p.is_file())
+
+
+def _load_bare_folder(root: Path, source: str) -> Bundle:
+    """A folder holding one checkpoint file and a label file beside it (a bare WLASL upload)."""
+    found = bare_checkpoints(root)
+    if len(found) != 1:
+        raise WeightsNotFoundError(f"{source}: expected one checkpoint file (.pt/.pth) at its top level, found "
+                                   f"{[p.name for p in found] or 'none'}")  # fmt: skip
+    labels = _labels_beside(found[0])
+    if labels is None:
+        raise WeightsNotFoundError(f"{source}: no label file beside {found[0].name} ({', '.join(LABEL_FILES_BESIDE)})")
+    bundle = load_checkpoint_file(found[0], labels)
+    bundle.source = source
+    return bundle
 
 
 def verify_lfs_blob(path: Path, what: str) -> None:
@@ -580,10 +630,11 @@ def load_hf_bundle(source: str, *, cache_dir: str | Path | None = None, timeout:
     commit loaded and the checkpoint's sha256."""
     repo_id, revision = parse_hf_source(source)
     root = download_hf_bundle(repo_id, revision, cache_dir=cache_dir, timeout=timeout)
-    bundle = load_bundle_dir(root, source=source)
+    bare = not (root / MANIFEST_NAME).is_file() and not list((root / "checkpoints").glob("best_*.pt"))
+    bundle = _load_bare_folder(root, source) if bare else load_bundle_dir(root, source=source)
     # hf_hub_download lays files out under snapshots/<commit>/, whatever revision was asked for.
     commit = root.name if re.fullmatch(r"[0-9a-f]{40}", root.name) else None
-    checkpoint = _find_checkpoint(root, bundle.manifest)
+    checkpoint = bare_checkpoints(root)[0] if bare else _find_checkpoint(root, bundle.manifest)
     hub = {
         "repo_id": repo_id,
         "revision": revision or "main",
@@ -603,6 +654,19 @@ def load_hf_bundle(source: str, *, cache_dir: str | Path | None = None, timeout:
     return bundle
 
 
+#: Label files looked for beside a single checkpoint file, in this order (WLASL ships its class list
+#: as wlasl_class_list.txt).
+LABEL_FILES_BESIDE = ("wlasl_class_list.txt", "class_list.txt", "labels.txt", "id_to_label.json", "label_to_id.json")
+
+
+def _labels_beside(checkpoint: Path) -> Path | None:
+    for name in LABEL_FILES_BESIDE:
+        for folder in (checkpoint.parent, checkpoint.parent / "metadata"):
+            if (folder / name).is_file():
+                return folder / name
+    return None
+
+
 def load_bundle(source: str | Path, *, labels: str | Path | None = None, **kwargs) -> Bundle:
     """Load a model from a bundle folder, a checkpoint file (+ `labels`) or `hf://owner/repo[@rev]`."""
     text = str(source)
@@ -612,10 +676,11 @@ def load_bundle(source: str | Path, *, labels: str | Path | None = None, **kwarg
     if path.is_dir():
         return load_bundle_dir(path)
     if path.is_file():
+        labels = labels or _labels_beside(path)
         if labels is None:
             raise WeightsError(
-                f"{path.name} is a single checkpoint file: give its label file too "
-                "(e.g. --labels wlasl_class_list.txt), or point to a bundle folder"
+                f"{path.name} is a single checkpoint file: give its label file too, or put it beside the "
+                f"checkpoint as one of {', '.join(LABEL_FILES_BESIDE)}, or point to a bundle folder"
             )
         return load_checkpoint_file(path, labels)
     raise WeightsNotFoundError(f"no bundle at {source}: not a folder, a checkpoint file or hf://owner/repo")

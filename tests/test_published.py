@@ -23,7 +23,7 @@ from signdemo.models.bigru_attention import BiGRUAttention, BiGRUAttentionConfig
 from signdemo.models.i3d import num_time_steps
 from signdemo.ui.cards import card_markdown, preprocessing_rows
 from signdemo.reports import Reports
-from signdemo.weights import BIGRU, I3D, load_bundle, load_bundle_dir, load_checkpoint_file
+from signdemo.weights import BIGRU, I3D, load_bundle, load_bundle_dir
 
 DEMO_BIGRU = REPO / "weights" / "demo-bigru-attention"
 LS, RS = schema.index("pose", "left_shoulder"), schema.index("pose", "right_shoulder")
@@ -126,15 +126,16 @@ def test_a_manifest_less_bigru_gets_the_published_record_marked_assumed(tmp_path
 
 @pytest.fixture(scope="module")
 def bare_wlasl(tmp_path_factory):
-    """A bare WLASL-style checkpoint (the reference state_dict) with a 100-line class list."""
-    state = need_shared("fixtures", "i3d_reference", "i3d_wlasl100_random_fp16.pt")
-    classes = tmp_path_factory.mktemp("wlasl") / "wlasl_class_list.txt"
-    classes.write_text("".join(f"{i}\tgloss{i}\n" for i in range(2000)))
-    return load_checkpoint_file(state, classes)
+    """A bare WLASL-style checkpoint (the reference state_dict) with WLASL's class list beside it."""
+    folder = tmp_path_factory.mktemp("wlasl")
+    state = shutil.copy(need_shared("fixtures", "i3d_reference", "i3d_wlasl100_random_fp16.pt"), folder)
+    (folder / "wlasl_class_list.txt").write_text("".join(f"{i}\tgloss{i}\n" for i in range(2000)))
+    return load_bundle(state)  # the class list is found beside the checkpoint; its first 100 glosses
 
 
 def test_bare_wlasl_checkpoint_gets_the_wlasl_contract_and_own_bundles_keep_theirs(bare_wlasl):
     assert bare_wlasl.architecture == I3D and I3DInputConfig(**bare_wlasl.preprocessing) == WLASL_INPUT
+    assert bare_wlasl.labels == [f"gloss{i}" for i in range(100)]
     assert bare_wlasl.assumed == {}
     demo = Recognizer(None, load_bundle(REPO / "weights" / "demo-i3d"))
     assert demo.i3d_config == I3DInputConfig(num_frames=16)  # short side 256, 16 frames spread over the clip
@@ -188,3 +189,20 @@ def test_wlasl_frame_contract_on_real_clips(bare_wlasl, name, size):
         assert pred.time_scores.shape == (num_time_steps(64), 100)
         assert np.allclose(pred.time_scores, torch.softmax(logits, dim=1).numpy(), atol=1e-4)
         assert np.array_equal(pred.frame_indices[-20:], np.full(20, clip.source_indices[-1]))  # padding: last frame
+
+
+def test_a_hub_repository_with_a_bare_wlasl_checkpoint_gets_the_wlasl_contract(tmp_path, monkeypatch):
+    """No manifest of ours and not the published BiGRU's layout: its checkpoint and class list."""
+    import huggingface_hub.constants as c
+
+    from test_weights import _populate_hf_cache
+
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
+    files = tmp_path / "repo"
+    files.mkdir()
+    shutil.copy(need_shared("fixtures", "i3d_reference", "i3d_wlasl100_random_fp16.pt"), files / "FINAL_nslt_100.pt")
+    (files / "wlasl_class_list.txt").write_text("".join(f"{i}\tgloss{i}\n" for i in range(2000)))
+    _populate_hf_cache(tmp_path / "cache", "someone/wlasl-i3d", files)
+    bundle = load_bundle("hf://someone/wlasl-i3d", cache_dir=tmp_path / "cache")
+    assert bundle.architecture == I3D and bundle.num_classes == 100
+    assert I3DInputConfig(**bundle.preprocessing) == WLASL_INPUT and bundle.display_source.startswith("hf://someone/")
