@@ -308,7 +308,8 @@ class Recognizer:
             result.landmarks = self.extract(clip)
             result.timings_ms["landmarks"] = (time.perf_counter() - t) * 1000
             result.timings_ms["landmarks_per_frame"] = result.timings_ms["landmarks"] / max(len(result.landmarks), 1)
-            result.warnings += _landmark_warnings(result.landmarks)
+            result.warnings += _landmark_warnings(result.landmarks) + _truncation_warnings(self.feature_config,
+                                                                                            len(result.landmarks))
             progress(0.5, "running the BiGRU-attention model")
             try:
                 result.bigru = self.predict_landmarks(result.landmarks)
@@ -346,6 +347,13 @@ def _landmark_warnings(landmarks: "Landmarks") -> list[str]:
     if pose_rate > 0 and hands == 0:
         warnings.append("no hand was detected on any frame; keypoint predictions will be unreliable")
     return warnings
+
+
+def _truncation_warnings(config: FeatureConfig, rows: int) -> list[str]:
+    if config.resample == "pad" and rows > config.num_frames:
+        return [f"the keypoint model sees the first {config.num_frames} of the clip's {rows} landmark rows (it "
+                f"takes {config.num_frames} frames at the clip's rate; the rest is cut)"]
+    return []
 
 
 def i3d_frame_notes(config, num_frames: int) -> list[str]:

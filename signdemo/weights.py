@@ -20,6 +20,11 @@ Sources `load_bundle` accepts:
   every file the hub stores with git LFS (the checkpoints) is checked against the sha256 it is
   stored under, whether or not the repository carries our manifest.
 
+A bundle without our manifest (a folder in the published layout, a single checkpoint file, a hub
+repository with a bare checkpoint and its class list) gets the record of its architecture from
+`signdemo.published`: the published BiGRU's recipe, with the options public sources leave open listed
+in `Bundle.assumed`, or the contract of WLASL's I3D code.
+
 Every checkpoint is read with `torch.load(weights_only=True)`; a state_dict that does not match
 the architecture exactly raises one `WeightsMismatchError` naming every missing, unexpected and
 wrong-shape key; the label count must equal the head size.

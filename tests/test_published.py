@@ -206,3 +206,17 @@ def test_a_hub_repository_with_a_bare_wlasl_checkpoint_gets_the_wlasl_contract(t
     bundle = load_bundle("hf://someone/wlasl-i3d", cache_dir=tmp_path / "cache")
     assert bundle.architecture == I3D and bundle.num_classes == 100
     assert I3DInputConfig(**bundle.preprocessing) == WLASL_INPUT and bundle.display_source.startswith("hf://someone/")
+
+
+def test_the_published_hub_bundle_carries_the_record(tmp_path, monkeypatch):
+    import huggingface_hub.constants as c
+
+    from test_weights import _populate_hf_cache
+
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
+    repo = "SharoonArshad/asl-citizen-bigru-attention-encoder-200"
+    _populate_hf_cache(tmp_path / "cache", repo, _published_copy(tmp_path / "pub"))
+    bundle = load_bundle(f"hf://{repo}", cache_dir=tmp_path / "cache")
+    assert bundle.provenance["kind"] == "published" and bundle.provenance["landmark_extraction_fps"] == 0
+    assert bundle.preprocessing == published.BIGRU_FEATURES.to_dict() and set(bundle.assumed) == set(published.ASSUMED)
+    assert "`landmark_extraction_fps` = `every frame` (assumed)" in card_markdown(BIGRU, bundle, None, Reports())

@@ -97,6 +97,9 @@ def assumed_lines(bundle: Bundle) -> list[str]:
     if not bundle.assumed:
         return []
     values = {**{k: str(v) for k, v in bundle.model_args.items()}, **{k: str(v) for k, v in bundle.preprocessing.items()}}
+    fps = bundle.provenance.get("landmark_extraction_fps")
+    if fps is not None:
+        values["landmark_extraction_fps"] = f"{fps} rows/s" if fps else "every frame"
     items = "\n".join(f"- `{k}` = `{values.get(k, '?')}` (assumed): {why}" for k, why in bundle.assumed.items())
     return [
         f"\n**Assumed, not settled ({len(bundle.assumed)}):** the public record of these weights leaves these "
