@@ -42,15 +42,32 @@ MEASURES = ("all", *(f"positions.{p}" for p in PARTS), *(f"velocities.{p}" for p
 TIE_TOLERANCE = 1e-3
 
 
-def find_video(videos: Path, row: dict) -> Path | None:
-    """The raw video of a manifest row: `source_path`, then `filename`, then the file name of
-    `source_path`, relative to `videos` (an absolute `source_path` that exists is taken as is)."""
-    names = [row.get("source_path") or "", row.get("filename") or "", Path(row.get("source_path") or "").name]
-    for name in filter(None, names):
-        path = Path(name) if Path(name).is_absolute() else videos / name
-        if path.is_file():
-            return path
-    return None
+VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".avi", ".mkv", ".m4v")
+
+
+class VideoFinder:
+    """The raw video of a manifest row under a folder: `source_path`, then `filename`, relative to it
+    (an absolute `source_path` that exists is taken as is); failing that, a video anywhere under the
+    folder with the same stem as either (the manifests may name the keypoint file, `x.npy`, of the
+    video `x.mp4`). The folder is indexed once, on the first lookup that needs it."""
+
+    def __init__(self, videos: Path) -> None:
+        self.videos = videos
+        self._by_stem: dict[str, Path] | None = None
+
+    def __call__(self, row: dict) -> Path | None:
+        names = [n for n in (row.get("source_path") or "", row.get("filename") or "") if n]
+        for name in names:
+            path = Path(name) if Path(name).is_absolute() else self.videos / name
+            if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
+                return path
+        if self._by_stem is None:
+            self._by_stem = {p.stem: p for p in sorted(self.videos.rglob("*")) if p.suffix.lower() in VIDEO_SUFFIXES}
+        for name in names:
+            found = self._by_stem.get(Path(name.replace("\\", "/")).stem)
+            if found is not None:
+                return found
+        return None
 
 
 def _feature_columns() -> dict[str, np.ndarray]:
@@ -98,12 +115,13 @@ def run_parity(processed: str | Path, videos: str | Path, *, split: str = "test"
     variants = feature_variants(base)
     limits = VideoLimits(max_duration_s=max_duration, max_frames=100_000)
 
+    find_video = VideoFinder(videos)
     per_clip, names, missing, failed, frames_match = [], [], [], [], 0
     for i, row in enumerate(rows):
         name = row.get("filename") or row.get("source_path") or f"row {i}"
         if progress:
             progress(i + 1, len(rows), name)
-        path = find_video(videos, row)
+        path = find_video(row)
         if path is None:
             missing.append(name)
             continue
@@ -140,6 +158,10 @@ def run_parity(processed: str | Path, videos: str | Path, *, split: str = "test"
     best = medians[order[0], 0]
     tied = [variants[k] for k in order if medians[k, 0] <= best + TIE_TOLERANCE * best + 1e-9]
     report["best"] = _unknowns(variants[order[0]])
+    # per option and reading: the lowest median of the variants with that reading (how strongly it counts)
+    report["by_option"] = {option: {value: float(min(medians[k, 0] for k, v in enumerate(variants)
+                                                     if getattr(v, option) == value)) for value in values}
+                           for option, values in FEATURE_UNKNOWNS.items()}  # fmt: skip
     report["tied"] = len(tied)
     for option in FEATURE_UNKNOWNS:
         values = {getattr(v, option) for v in tied}
@@ -194,6 +216,9 @@ def format_report(report: dict, top: int = 8) -> str:
         lines.append(f"  {v['median']:9.4g} {v['worst']:9.4g}  {pos:20s} {vel:20s} {cfg}")
     lines.append(f"  best: {' '.join(f'{k}={v}' for k, v in report['best'].items())}"
                  f" ({report['tied']} variant(s) give the same features on this data)")  # fmt: skip
+    for option, readings in report["by_option"].items():
+        shown = ", ".join(f"{value} {median:.4g}" for value, median in readings.items())
+        lines.append(f"  {option}: best median with each reading: {shown}")
     if report["undetermined"]:
         lines.append(f"  not determined by these clips: {', '.join(report['undetermined'])}")
     if report["written"]:

@@ -1,7 +1,7 @@
 """The parity command: from a processed-200 set and its raw videos, name the FeatureConfig that made
 it. The fixture: two example clips whose features were made with a hidden reading of every
-unknown (none of them the published record's), stored in the published layout, plus a row whose
-video is missing."""
+unknown (none of them the published record's), stored in the published layout (one row naming its
+keypoint file rather than its video, as such manifests may), plus a row whose video is missing."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from _processed_data import write_processed
 from signdemo.__main__ import main
 from signdemo.features import FeatureConfig, landmarks_to_features
 from signdemo.landmarks import extract_clip_landmarks
+from signdemo.parity import format_report
 from signdemo.published import BIGRU_FEATURES, FEATURE_UNKNOWNS
 from signdemo.video import read_clip
 from signdemo.weights import load_bundle_dir
@@ -36,7 +37,7 @@ def test_parity_names_the_hidden_variant_and_writes_it_into_a_bundle(tmp_path, c
         frames.append(len(landmarks))
     feats.append(np.zeros_like(feats[0]))
     data = write_processed(tmp_path / "processed", {"test": (np.stack(feats), ["hello", "stop", "hello"])},
-                           ["hello", "stop"], sources={"test": [*CLIPS, "not_here.mp4"]},
+                           ["hello", "stop"], sources={"test": [CLIPS[0], "kp/stop_s022_036.npy", "not_here.mp4"]},
                            frames={"test": [*frames, 50]})  # fmt: skip
     # a copy of the demo BiGRU in the published layout: no manifest, so it carries the published record
     bundle = tmp_path / "bundle"
@@ -54,6 +55,8 @@ def test_parity_names_the_hidden_variant_and_writes_it_into_a_bundle(tmp_path, c
     assert best["median"] < 1e-3 < report["variants"][-1]["median"]  # float16 storage only, against real differences
     assert runner_up["median"] > best["median"] and runner_up["config"]["first_velocity"] != "repeat"
     assert len(report["variants"]) == 96
+    assert min(report["by_option"]["resample"], key=report["by_option"]["resample"].get) == "interpolate"
+    assert "best: resample=interpolate shoulder_reference=clip" in format_report(report)
 
     loaded = load_bundle_dir(bundle)
     assert FeatureConfig.from_dict(loaded.preprocessing) == FeatureConfig.from_dict({**BIGRU_FEATURES.to_dict(), **hidden})
