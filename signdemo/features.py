@@ -28,6 +28,10 @@ NUM_FEATURES = 2 * schema.NUM_POSITION_FEATURES  # 450
 
 _LEFT_SHOULDER = schema.index("pose", "left_shoulder")
 _RIGHT_SHOULDER = schema.index("pose", "right_shoulder")
+_POSE = schema.part_slice("pose")
+_HANDS = [schema.part_slice(p) for p in ("left_hand", "right_hand")]
+_WRIST = schema.HAND_NAMES.index("wrist")
+_MIDDLE_MCP = schema.HAND_NAMES.index("middle_finger_mcp")
 
 
 #: Choices of the options added for readings of the published recipe that its record leaves open
@@ -50,9 +54,15 @@ class FeatureConfig:
         zero-padding shorter ones at the end.
     normalize: "none" keeps MediaPipe's image-normalised coordinates; "shoulder" centres every frame
         on the shoulder midpoint and divides by the shoulder width (robust to position and scale in
-        frame). Missing points stay zero either way.
+        frame); "hands" is for data without a body pose: the whole clip is centred on the mean of its
+        hand points and divided by the median hand size (wrist to middle-finger knuckle), one
+        transform per clip so the hands' movement and position relative to each other are kept.
+        Missing points stay zero in every case.
     hand_order: "left_right" stores the left hand before the right (the schema order); "right_left"
         swaps the two hand blocks (for checkpoints trained with the other order).
+    pose: "keep" uses the body pose; "drop" zeroes its 33 points (positions and velocities) so a model
+        trained on hand landmarks alone (no pose in its data) sees no pose at inference either. The
+        input keeps the 450-feature layout.
     velocity: "masked" sets a velocity to zero where the part is missing in either frame (a hand that
         appears does not produce a jump from zero); "raw" is the plain difference of positions.
     shoulder_reference: with normalize="shoulder", "frame" takes the shoulder centre and width of
@@ -70,9 +80,10 @@ class FeatureConfig:
 
     num_frames: int = NUM_FRAMES
     resample: Literal["interpolate", "pad"] = "interpolate"
-    normalize: Literal["none", "shoulder"] = "none"
+    normalize: Literal["none", "shoulder", "hands"] = "none"
     hand_order: Literal["left_right", "right_left"] = "left_right"
     velocity: Literal["masked", "raw"] = "masked"
+    pose: Literal["keep", "drop"] = "keep"
     shoulder_reference: Literal["frame", "clip"] = "frame"
     shoulder_dims: Literal["xy", "xyz"] = "xy"
     missing: Literal["zero", "normalized"] = "zero"
@@ -81,9 +92,10 @@ class FeatureConfig:
     def __post_init__(self) -> None:
         choices = {
             "resample": ("interpolate", "pad"),
-            "normalize": ("none", "shoulder"),
+            "normalize": ("none", "shoulder", "hands"),
             "hand_order": ("left_right", "right_left"),
             "velocity": ("masked", "raw"),
+            "pose": ("keep", "drop"),
             **UNKNOWN_CHOICES,
         }
         for name, allowed in choices.items():
@@ -94,6 +106,11 @@ class FeatureConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @property
+    def uses_pose(self) -> bool:
+        """Whether the model reads the body pose (else only the hands are needed to score a clip)."""
+        return self.pose == "keep"
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "FeatureConfig":
@@ -160,6 +177,28 @@ def _first_velocity(velocity: np.ndarray, points: np.ndarray, mode: str) -> None
         velocity[0] = points[0]
 
 
+def _normalize_hands(points: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """One transform per clip: centre on the mean of all present hand points (x, y) and divide by
+    the median hand size, the wrist to middle-finger knuckle distance in (x, y) over every present
+    hand. A clip without any hand is returned unchanged."""
+    hands = np.concatenate([points[:, s] for s in _HANDS], axis=1)  # (T, 42, 3)
+    hand_mask = np.concatenate([mask[:, s] for s in _HANDS], axis=1)  # (T, 42)
+    if not hand_mask.any():
+        return points
+    centre = hands[hand_mask][:, :2].mean(axis=0)  # (2,)
+    sizes = [
+        np.linalg.norm(points[:, s][:, _MIDDLE_MCP, :2] - points[:, s][:, _WRIST, :2], axis=1)[mask[:, s][:, _WRIST]]
+        for s in _HANDS
+    ]
+    sizes = np.concatenate(sizes)
+    size = float(np.median(sizes)) if sizes.size else 1.0
+    size = size if size > 1e-6 else 1.0
+    out = points.copy()
+    out[..., :2] = (points[..., :2] - centre) / size
+    out[..., 2] = points[..., 2] / size
+    return np.where(mask[..., None], out, 0.0)
+
+
 def _resample_interpolate(points: np.ndarray, mask: np.ndarray, num_frames: int):
     """Linear interpolation of each point onto `num_frames` evenly spaced times.
 
@@ -203,11 +242,16 @@ def landmarks_to_features(
         raise ValueError("cannot make features from zero frames")
 
     mask = _point_mask(present) & np.isfinite(points).all(axis=2)  # (T, 75)
+    if config.pose == "drop":
+        mask[:, _POSE] = False
     points = np.where(mask[..., None], points, 0.0)
     if config.normalize == "shoulder":
         points = _normalize_shoulders(points, mask, config)
-        if config.missing == "normalized":
-            mask = np.ones_like(mask)  # the zero fill is data now: interpolated, and seen by velocities
+        if config.missing == "normalized":  # the zero fill is data now: interpolated, and seen by velocities
+            mask = np.ones_like(mask)
+            mask[:, _POSE] = config.pose == "keep"
+    elif config.normalize == "hands":
+        points = _normalize_hands(points, mask)
 
     if config.resample == "interpolate":
         points, mask = _resample_interpolate(points, mask, config.num_frames)

@@ -55,6 +55,8 @@ class Prediction:
     weight_source: str  # Bundle.describe(): which weights, vocabulary size, where from
     is_demo: bool
     timings_ms: dict[str, float] = field(default_factory=dict)
+    #: Every label the model knows, in class-id order (the bundle's vocabulary).
+    vocabulary: list[str] = field(default_factory=list)
     #: BiGRU: (200,) attention weights over the feature steps (sum to 1).
     attention: np.ndarray | None = None
     #: BiGRU: (200,) source-video frame index of each feature step (-1 for padding).
@@ -98,9 +100,17 @@ class ClipResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     @property
-    def agree(self) -> bool | None:
-        """Whether both models' top-1 labels agree (None unless both answered)."""
+    def comparable(self) -> bool:
+        """Both models answered and their vocabularies share at least one label (else the two top-1s
+        cannot be compared: a real ASL model beside the synthetic demo model, say)."""
         if self.bigru is None or self.i3d is None:
+            return False
+        return bool(_label_set(self.bigru.vocabulary) & _label_set(self.i3d.vocabulary))
+
+    @property
+    def agree(self) -> bool | None:
+        """Whether both models' top-1 labels agree (None unless both answered with shared labels)."""
+        if not self.comparable:
             return None
         return self.bigru.top1.strip().lower() == self.i3d.top1.strip().lower()
 
@@ -114,6 +124,10 @@ class ClipResult:
             "warnings": self.warnings,
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
         }
+
+
+def _label_set(labels: list[str]) -> set[str]:
+    return {str(label).strip().lower() for label in labels}
 
 
 def _topk(probs: np.ndarray, labels: list[str], k: int) -> tuple[list[str], list[float], list[int]]:
@@ -205,19 +219,25 @@ class Recognizer:
             weight_source=self.bigru.describe(),
             is_demo=self.bigru.is_demo,
             timings_ms={"bigru": (time.perf_counter() - t0) * 1000},
+            vocabulary=self.bigru.labels,
             attention=out.attention[0].float().numpy(),
             frame_indices=frame_indices,
         )
 
     def predict_landmarks(self, landmarks: "Landmarks") -> Prediction:
         """BiGRU on extracted landmarks; attention is mapped back to source-video frames."""
+        config = self.feature_config
         if not landmarks.present[:, 0].any():
             raise NoPersonDetectedError(
                 "no person was detected in the clip (MediaPipe found no body pose on any frame), so the "
                 "keypoint model cannot score it. Make sure the signer's upper body and face are in view "
                 "and well lit."
             )
-        config = self.feature_config
+        if not config.uses_pose and not landmarks.any_hand().any():
+            raise NoPersonDetectedError(
+                "no hand was detected on any frame, and this keypoint model reads the hands only, so it "
+                "cannot score the clip. Keep both hands in view and well lit while signing."
+            )
         t0 = time.perf_counter()
         feats = landmarks_to_features(landmarks.points, landmarks.present, config)
         t_feat = (time.perf_counter() - t0) * 1000
@@ -265,6 +285,7 @@ class Recognizer:
             weight_source=self.i3d.describe(),
             is_demo=self.i3d.is_demo,
             timings_ms={"i3d_preprocess": (t1 - t0) * 1000, "i3d": (t2 - t1) * 1000},
+            vocabulary=self.i3d.labels,
             time_scores=per_time,
             time_frames=used[np.rint(centres).astype(np.int64)] if len(centres) else np.zeros(0, np.int64),
             frame_indices=used,

@@ -89,6 +89,14 @@ _OPTIONAL_REPORT_FILES = (
     "reports/test_confusion_matrix.npy",
 )
 
+#: What each provenance kind of a bundle is called in the UI.
+PROVENANCE_KINDS = {
+    "demo": "DEMO weights (not an ASL recognizer)",
+    "project": "real ASL weights trained by this project",
+    "published": "published weights",
+    "user": "user weights",
+}
+
 #: Default folder of local bundles: `weights/` beside the package.
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
@@ -308,6 +316,12 @@ class Bundle:
         return self.provenance.get("kind") == "demo"
 
     @property
+    def kind(self) -> str:
+        """"demo", "project" (real data, trained and shipped by this project), "published" or "user"."""
+        kind = self.provenance.get("kind", "")
+        return kind if kind in PROVENANCE_KINDS else "user"
+
+    @property
     def reports_dir(self) -> Path | None:
         if self.root and (self.root / "reports").is_dir():
             return self.root / "reports"
@@ -319,10 +333,7 @@ class Bundle:
 
     def describe(self) -> str:
         """One line for the UI: which weights, their vocabulary and where they came from."""
-        kind = {"demo": "DEMO weights (not an ASL recognizer)", "published": "published weights"}.get(
-            self.provenance.get("kind", ""), "user weights"
-        )
-        return f"{self.name}: {kind}, {self.num_classes} classes, from {self.display_source}"
+        return f"{self.name}: {PROVENANCE_KINDS[self.kind]}, {self.num_classes} classes, from {self.display_source}"
 
     @property
     def display_source(self) -> str:
@@ -816,6 +827,10 @@ def _manifest_architecture(root: Path, manifest: dict) -> str | None:
         return None
 
 
+def _kind(manifest: dict) -> str:
+    return (manifest.get("provenance") or {}).get("kind", "")
+
+
 def resolve_bundle(
     architecture: str,
     *,
@@ -826,16 +841,20 @@ def resolve_bundle(
     cache_dir: str | Path | None = None,
 ) -> Bundle:
     """The bundle to use when the user names none, in this order:
-    1. a non-demo bundle for `architecture` in `weights_dir`;
+    1. a bundle of the user's for `architecture` in `weights_dir` (neither "project" nor "demo");
     2. the published Hugging Face repository (if any; cached; skipped when `use_hub` is False, and
        served from the cache alone under HF_HUB_OFFLINE=1);
-    3. the project's own demo bundle in `weights_dir`.
+    3. the project's own real weights in `weights_dir` (provenance kind "project");
+    4. the project's demo bundle in `weights_dir` (kind "demo").
+    Within a rank, bundles are taken in folder-name order.
     """
     if architecture not in ARCHITECTURES:
         raise WeightsError(f"unknown architecture {architecture!r}; known: {ARCHITECTURES}")
     candidates = [(d, m) for d, m in local_bundles(weights_dir) if _manifest_architecture(d, m) == architecture]
+    ours = ("project", "demo")
+    candidates.sort(key=lambda dm: ours.index(_kind(dm[1])) if _kind(dm[1]) in ours else -1)  # stable: by name within
     for d, m in candidates:
-        if (m.get("provenance") or {}).get("kind") != "demo":
+        if _kind(m) not in ours:
             log.info("using local %s bundle %s", architecture, d)
             return load_bundle_dir(d)
     repo = PUBLISHED_REPOS.get(architecture)
@@ -852,7 +871,7 @@ def resolve_bundle(
         try:
             return load_hf_bundle(source, timeout=hub_timeout, cache_dir=cache_dir)
         except WeightsError as exc:
-            log.info("published %s weights unavailable (%s); falling back to the demo bundle", architecture, exc)
+            log.info("published %s weights unavailable (%s); falling back to the project's bundles", architecture, exc)
             errors.append(str(exc))
     for d, m in candidates:
         return load_bundle_dir(d)

@@ -83,6 +83,42 @@ def test_shoulder_normalisation_removes_position_and_scale():
     assert np.allclose(np.linalg.norm(p[:37, ls, :2] - p[:37, rs, :2], axis=1), 1, atol=1e-5)
 
 
+def test_dropped_pose_is_zero_and_changes_nothing_else():
+    points, present = _clip(missing_left=(3, 4))
+    keep = landmarks_to_features(points, present)
+    drop = landmarks_to_features(points, present, FeatureConfig(pose="drop"))
+    pose = schema.part_slice("pose")
+    assert np.all(position_features(drop)[:, pose] == 0)
+    assert np.all(position_features(drop[:, 225:])[:, pose] == 0)  # velocities of the pose too
+    hands = np.r_[np.arange(75)[schema.part_slice("left_hand")], np.arange(75)[schema.part_slice("right_hand")]]
+    assert np.array_equal(position_features(drop)[:, hands], position_features(keep)[:, hands])
+    assert not FeatureConfig(pose="drop").uses_pose and FeatureConfig().uses_pose
+
+
+def test_hand_normalisation_removes_position_and_scale_per_clip():
+    points, present = _clip(missing_left=(5,))
+    present[:, 0] = False  # no pose at all: the hands alone anchor it
+    cfg = FeatureConfig(normalize="hands", pose="drop", resample="pad")
+    moved = points.copy()
+    moved[..., :2] = moved[..., :2] * 0.4 + 0.3
+    moved[..., 2] = moved[..., 2] * 0.4
+    a = landmarks_to_features(points, present, cfg)
+    assert np.allclose(a, landmarks_to_features(moved, present, cfg), atol=1e-4)
+    p = position_features(a)[:37]
+    hands = np.concatenate([p[:, schema.part_slice("left_hand")], p[:, schema.part_slice("right_hand")]], axis=1)
+    known = np.concatenate([np.repeat(present[:, 1:2], 21, 1), np.repeat(present[:, 2:3], 21, 1)], axis=1)
+    assert np.allclose(hands[known][:, :2].mean(axis=0), 0, atol=1e-5)  # centred on the mean hand point
+    wrist, mcp = schema.HAND_NAMES.index("wrist"), schema.HAND_NAMES.index("middle_finger_mcp")
+    right = p[:, schema.part_slice("right_hand")]
+    sizes = np.linalg.norm(right[:, mcp, :2] - right[:, wrist, :2], axis=1)
+    assert 0.3 < np.median(sizes) < 3  # in units of the clip's median hand size
+    # one transform for the whole clip: the hands' movement between frames is kept
+    raw = points[:, schema.part_slice("right_hand"), :2]
+    ratio = np.linalg.norm(right[1:, wrist, :2] - right[:-1, wrist, :2], axis=1) / np.linalg.norm(
+        raw[1:, wrist] - raw[:-1, wrist], axis=1)  # fmt: skip
+    assert np.allclose(ratio, ratio[0], rtol=1e-4)
+
+
 def test_hand_order_swaps_hand_blocks():
     points, present = _clip()
     a = position_features(landmarks_to_features(points, present))

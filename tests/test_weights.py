@@ -225,11 +225,15 @@ def test_resolution_order(tmp_path, offline):
     cache = tmp_path / "cache"
     # 1. hub unreachable and not cached -> the demo bundle
     assert resolve_bundle(BIGRU, weights_dir=weights, cache_dir=cache).is_demo
-    # 2. the published bundle in the cache beats the demo bundle
+    # 2. the project's real weights beat the demo bundle, whatever the folder names' order
+    _small_bundle(weights / "a-real-bigru", kind="project", labels=("r", "s", "t"))
+    real = resolve_bundle(BIGRU, weights_dir=weights, cache_dir=cache)
+    assert real.kind == "project" and not real.is_demo and "real ASL weights trained by this project" in real.describe()
+    # 3. the published bundle in the cache beats both of the project's
     _populate_hf_cache(cache, "SharoonArshad/asl-citizen-bigru-attention-encoder-200", _published_layout(tmp_path / "p"))
     assert resolve_bundle(BIGRU, weights_dir=weights, cache_dir=cache).provenance["kind"] == "published"
-    assert resolve_bundle(BIGRU, weights_dir=weights, cache_dir=cache, use_hub=False).is_demo
-    # 3. a local non-demo bundle beats both
+    assert resolve_bundle(BIGRU, weights_dir=weights, cache_dir=cache, use_hub=False).kind == "project"
+    # 4. a local bundle of the user's beats all
     _small_bundle(weights / "my-bigru", kind="user", labels=("u", "v", "w"))
     assert resolve_bundle(BIGRU, weights_dir=weights, cache_dir=cache).labels == ["u", "v", "w"]
     # no I3D anywhere -> a clear error

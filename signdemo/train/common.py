@@ -486,8 +486,9 @@ def add_common_args(parser: argparse.ArgumentParser, *, epochs: int) -> None:
                    help="end this invocation after N more epochs without final reports (resume later)")  # fmt: skip
     g.add_argument("--threads", type=int, default=0, help="torch CPU threads per process (0 = torch's default)")
     g.add_argument("--name", help="bundle name in the manifest (default: the folder name)")
-    g.add_argument("--provenance-kind", choices=("demo", "user"), default="user",
-                   help="'demo' marks weights that are not a real ASL recognizer (the app says so)")  # fmt: skip
+    g.add_argument("--provenance-kind", choices=("demo", "project", "user"), default="user",
+                   help="'demo' marks weights that are not a real ASL recognizer (the app says so); 'project' "
+                   "the project's own real-data weights (used after the published ones)")  # fmt: skip
     g.add_argument("--description", default="", help="one line on what these weights are (shown in the app)")
     g.add_argument("-v", "--verbose", action="store_true")
 

@@ -316,14 +316,16 @@ def add_feature_args(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("features (recorded in the weight bundle; see signdemo.features.FeatureConfig)")
     g.add_argument("--num-frames", type=int, default=d.num_frames)
     g.add_argument("--resample", choices=("interpolate", "pad"), default=d.resample)
-    g.add_argument("--normalize", choices=("none", "shoulder"), default=d.normalize)
+    g.add_argument("--normalize", choices=("none", "shoulder", "hands"), default=d.normalize)
     g.add_argument("--hand-order", choices=("left_right", "right_left"), default=d.hand_order)
     g.add_argument("--velocity", choices=("masked", "raw"), default=d.velocity)
+    g.add_argument("--pose", choices=("keep", "drop"), default=d.pose,
+                   help="drop: the body pose is zeroed (a hands-only model)")  # fmt: skip
 
 
 def feature_config_from_args(args: argparse.Namespace) -> FeatureConfig:
     return FeatureConfig(num_frames=args.num_frames, resample=args.resample, normalize=args.normalize,
-                         hand_order=args.hand_order, velocity=args.velocity)  # fmt: skip
+                         hand_order=args.hand_order, velocity=args.velocity, pose=args.pose)  # fmt: skip
 
 
 def add_video_args(parser: argparse.ArgumentParser) -> None:

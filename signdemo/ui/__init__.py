@@ -9,9 +9,10 @@ Modules that do the work import no gradio and are tested without it:
     inspection  labelled sets, batch evaluation, per-sample CSV, skeleton animations
     live        per-session webcam state (its own MediaPipe graph) and the rolling prediction
     training    the training scripts the Training tab lists
+    tabs        each tab's layout and its own events (`app.py` calls one function per tab)
     outputs     per-request output folders, removed after a while
     texts       help texts shown in the page
 
 `handlers` adapts them to gradio (inputs -> outputs, typed errors -> gr.Error / gr.Warning) and
-`look` holds the theme; `app.py` at the repository root is the layout and the wiring.
+`look` holds the theme; `app.py` at the repository root builds the page from the tabs.
 """

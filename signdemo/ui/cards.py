@@ -45,7 +45,22 @@ def weights_line(bundle: Bundle | None, error: str | None = None) -> str:
     text = f"`{bundle.describe()}`"
     if bundle.is_demo:
         text += f"  \n⚠️ **{DEMO_LABEL}**"
+    measured = measured_line(read_reports(bundle.reports_dir).metrics)
+    if measured:
+        text += f"  \n{measured}"
     return text
+
+
+def measured_line(metrics: dict) -> str:
+    """"Measured: test top-1 .. (top-5 ..) on N clips" from final_metrics.json; "" when not measured."""
+    top1, total = metrics.get("test_top1"), metrics.get("test_total")
+    if not isinstance(top1, (int, float)):
+        return ""
+    top5 = metrics.get("test_top5")
+    text = f"Measured on its held-out test split: top-1 {top1:.1%}"
+    if isinstance(top5, (int, float)):
+        text += f", top-5 {top5:.1%}"
+    return text + (f" ({total} clips)" if total else "")
 
 
 def synth_vocabulary() -> dict[str, dict[str, str]]:

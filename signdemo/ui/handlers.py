@@ -108,6 +108,7 @@ class Handlers:
         self.allow_local_paths = allow_local_paths
         self.builtin_sets = dict(inspection.find_sets(examples_dir)) if examples_dir else {}
         self.scripts = {s.module: s for s in training.discover_scripts()}
+        self.example_labels = inspection.example_labels(examples_dir) if examples_dir else {}
 
     # ------------------------------------------------------------------ weights banner
 
@@ -131,8 +132,19 @@ class Handlers:
 
     @user_errors
     def recognize_example(self, video: str | None) -> Iterator[tuple]:
-        """An example clip (unmirrored) with the default weights, in one final answer (cached for everyone)."""
-        yield from self._recognize(video, False, None, None, stream=False)
+        """An example clip (unmirrored) in one final answer (cached for everyone), by models that know
+        its label: the defaults where they do, else the local bundles that do (the demo pair for the
+        synthetic examples)."""
+        label = self.example_labels.get(Path(video).name) if video else None
+        selection = self.store.selection_knowing(label) if label else None
+        yield from self._recognize(video, False, selection, None, stream=False)
+
+    def use_demo_pair(self) -> tuple:
+        """Outputs: the session's selection (the synthetic demo pair), a status line, the weights banner."""
+        selection = self.store.demo_selection()
+        if not selection:
+            raise gr.Error("No demo bundles were found in the weights folder.")
+        return selection, "This session now uses the synthetic demo pair (not ASL).", self.weights_banner(selection)
 
     def _recognize(self, video, mirrored, selection, progress, *, stream: bool) -> Iterator[tuple]:
         if not video:

@@ -204,6 +204,20 @@ def load_folder(folder: str | Path, model_labels: list[str] | None = None) -> La
     return sets[0][1]()
 
 
+def example_labels(folder: str | Path) -> dict[str, str]:
+    """File name -> label of the example clips listed in the folder's `labels.csv` ({} if none)."""
+    path = Path(folder) / "labels.csv"
+    if not path.is_file():
+        return {}
+    try:
+        rows = _read_csv(path)
+        fcol, lcol = _column(rows, FILE_COLUMNS, path, ""), _column(rows, LABEL_COLUMNS, path, "")
+    except (SigndemoError, OSError, UnicodeDecodeError) as exc:
+        log.warning("example labels unreadable: %s", exc)
+        return {}
+    return {Path(r[fcol]).name: r[lcol] for r in rows if fcol and lcol and r.get(fcol)}
+
+
 def find_sets(folder: str | Path) -> list[tuple[str, Callable[[], LabelledSet]]]:
     """Labelled sets in a folder, as (name, loader): each CSV naming clips that exist there, and
     each .npy with a manifest. Cheap: reads only CSV headers and first rows."""

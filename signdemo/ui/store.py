@@ -39,6 +39,7 @@ from signdemo.weights import (
     Bundle,
     load_bundle,
     local_bundles,
+    read_labels,
     resolve_bundle,
 )
 
@@ -202,6 +203,33 @@ class ModelStore:
             else:
                 self._recognizers.move_to_end(key)
         return rec
+
+    def demo_selection(self) -> Selection:
+        """The synthetic demo pair: architecture -> its demo bundle folder in `weights_dir` ({} if none)."""
+        out: Selection = {}
+        for folder, manifest in local_bundles(self.weights_dir):
+            arch = manifest.get("architecture")
+            if (manifest.get("provenance") or {}).get("kind") == "demo" and arch in ARCHITECTURES:
+                out.setdefault(arch, str(folder))
+        return out
+
+    def selection_knowing(self, label: str) -> Selection:
+        """Bundles that know `label`, per model: none where the default bundle knows it, else the
+        first local bundle whose vocabulary has it (the synthetic examples are answered by the demo
+        pair when the defaults are real ASL models). A model nothing knows it for keeps its default."""
+        key = label.strip().lower()
+        out: Selection = {}
+        for arch in ARCHITECTURES:
+            default, _ = self.bundle(arch)
+            if default is not None and key in {lab.lower() for lab in default.labels}:
+                continue
+            for folder, manifest in local_bundles(self.weights_dir):
+                if manifest.get("architecture") != arch or not (folder / "metadata/id_to_label.json").is_file():
+                    continue
+                if key in {lab.lower() for lab in read_labels(folder / "metadata/id_to_label.json")}:
+                    out[arch] = str(folder)
+                    break
+        return out
 
     def status(self, selection: Selection | None = None) -> dict[str, tuple[Bundle | None, str | None]]:
         """architecture -> (bundle or None, reason when None), for the page's weights banner."""

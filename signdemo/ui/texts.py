@@ -56,4 +56,5 @@ TRAINING = (
     "next start."
 )
 
+EXAMPLES_LABEL = "Examples (held-out synthetic clips)"
 NO_EXAMPLES = "No example clips in `examples/` yet: record or upload a clip."

@@ -1,0 +1,267 @@
+"""python -m signdemo.train.wlasl_hands ../shared/data/wlasl_hands --out data/wlasl100-hands --num-classes 100 --pose drop --normalize hands
+
+Convert MediaPipe **Hands** landmarks of WLASL clips (the layout of `../shared/data/wlasl_hands/`:
+`wlasl300_hands.npz` with `frames` (M, 2, 21, 3) float16, `offsets`, `video_id`; `index.csv` with
+video_id, gloss, class_index, split, signer_id, ...; `wlasl_class_list.txt`) into a prepared keypoint
+data set, through the same landmark files and feature code as `python -m signdemo.train.prepare`
+(MediaPipe is skipped: the landmarks are given). The split is WLASL's official one.
+
+The data has no body pose, and its two hand slots per frame are in MediaPipe's detection order, not
+left/right. `--hand-rule` decides which slot is the signer's left and right hand; the default,
+"wrist_x", agrees best with what Holistic (which knows the body) calls left and right on the same
+frames of the shared WLASL clips (measure it with `--check-handedness CLIPS_DIR`):
+
+    python -m signdemo.train.wlasl_hands ../shared/data/wlasl_hands --check-handedness ../shared/data/wlasl_clips
+
+Licence: WLASL's C-UDA (computational use). A model trained on it may ship; the landmarks may not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from signdemo import schema
+from signdemo.train import script_parser
+from signdemo.train.datasets import normalize_split, read_class_list
+from signdemo.train.prepare import PROGRESS_NAME, add_feature_args, build_exchange, feature_config_from_args
+
+log = logging.getLogger(__name__)
+
+NPZ_NAME = "wlasl300_hands.npz"
+INDEX_NAME = "index.csv"
+CLASS_LIST_NAME = "wlasl_class_list.txt"
+#: The rate recorded for the rows: MediaPipe Hands ran on every frame of the 25-30 fps WLASL videos.
+WLASL_FPS = 30.0
+
+_WRIST = schema.HAND_NAMES.index("wrist")
+_LEFT, _RIGHT = schema.part_slice("left_hand"), schema.part_slice("right_hand")
+
+#: Candidate rules for the signer's left/right hand of the two detection-order slots.
+#: x is the image coordinate of an unmirrored video: the signer faces the camera, so their left
+#: hand appears on the image's right (larger x).
+HAND_RULES = {
+    "wrist_x": "two hands: the one with the larger wrist x is the left; one hand: left when its wrist x > 0.5",
+    "centre_x": "as wrist_x, with the mean x of the hand's 21 points instead of the wrist",
+    "slot0_left": "the first slot is the left hand, the second the right",
+    "slot0_right": "the first slot is the right hand, the second the left",
+}
+DEFAULT_HAND_RULE = "wrist_x"
+
+
+@dataclass(frozen=True)
+class HandClip:
+    """One clip of the data set: its index row and its (T, 2, 21, 3) slots (-1 = no hand)."""
+
+    video_id: str
+    gloss: str
+    class_index: int
+    split: str
+    signer: str
+    slots: np.ndarray
+
+
+def slot_present(slots: np.ndarray) -> np.ndarray:
+    """(T, 2, 21, 3) -> (T, 2) bool: the slot holds a hand (missing hands are all -1)."""
+    return ~(slots == -1).all(axis=(2, 3))
+
+
+def slot_sides(slots: np.ndarray, rule: str = DEFAULT_HAND_RULE) -> np.ndarray:
+    """(T, 2, 21, 3) slots -> (T, 2) int: 0 = the signer's left hand, 1 = right, -1 = no hand."""
+    if rule not in HAND_RULES:
+        raise ValueError(f"unknown hand rule {rule!r}; expected one of {sorted(HAND_RULES)}")
+    present = slot_present(slots)  # (T, 2)
+    if rule in ("slot0_left", "slot0_right"):
+        order = np.array([0, 1] if rule == "slot0_left" else [1, 0])
+        return np.where(present, order[None], -1)
+    x = slots[:, :, _WRIST, 0] if rule == "wrist_x" else slots[..., 0].mean(axis=2)  # (T, 2)
+    sides = np.full(present.shape, -1, dtype=np.int64)
+    both = present.all(axis=1)
+    first_is_left = x[:, 0] > x[:, 1]
+    sides[both, 0] = np.where(first_is_left[both], 0, 1)
+    sides[both, 1] = 1 - sides[both, 0]
+    for s in (0, 1):
+        alone = present[:, s] & ~both
+        sides[alone, s] = np.where(x[alone, s] > 0.5, 0, 1)
+    return sides
+
+
+def hands_to_schema(slots: np.ndarray, rule: str = DEFAULT_HAND_RULE) -> tuple[np.ndarray, np.ndarray]:
+    """(T, 2, 21, 3) detection-order slots -> the project's (T, 75, 3) points and (T, 3) presence.
+
+    No pose (its rows stay zero, its presence False). When a rule puts both slots on one side, the
+    first slot is kept."""
+    t = len(slots)
+    points = np.zeros((t, schema.NUM_POINTS, schema.NUM_COORDS), dtype=np.float32)  # (T, 75, 3)
+    present = np.zeros((t, len(schema.PART_NAMES)), dtype=bool)  # (T, 3)
+    sides = slot_sides(slots, rule)
+    for s in (1, 0):  # slot 0 last: it wins a tie
+        for side, rows in ((0, _LEFT), (1, _RIGHT)):
+            on = sides[:, s] == side
+            points[on, rows] = slots[on, s]
+            present[on, 1 + side] = True
+    return points, present
+
+
+def read_index(folder: str | Path) -> dict[str, dict]:
+    """video_id -> its row of index.csv."""
+    with open(Path(folder) / INDEX_NAME, newline="", encoding="utf-8") as f:
+        return {row["video_id"]: row for row in csv.DictReader(f)}
+
+
+def read_clips(folder: str | Path, num_classes: int | None = 100) -> Iterator[HandClip]:
+    """The clips of the first `num_classes` WLASL classes (None: all), in the file's order."""
+    folder = Path(folder)
+    index = read_index(folder)
+    with np.load(folder / NPZ_NAME, allow_pickle=False) as data:
+        frames, offsets, video_ids = data["frames"], data["offsets"], data["video_id"]
+    for i, vid in enumerate(video_ids):
+        row = index.get(str(vid))
+        if row is None:
+            raise ValueError(f"{NPZ_NAME}: clip {vid} has no row in {INDEX_NAME}")
+        class_index = int(row["class_index"])
+        if num_classes is not None and class_index >= num_classes:
+            continue
+        yield HandClip(str(vid), row["gloss"], class_index, normalize_split(row["split"]),
+                       row.get("signer_id") or "", frames[offsets[i] : offsets[i + 1]].astype(np.float32))  # fmt: skip
+
+
+def convert(
+    folder: str | Path,
+    out: str | Path,
+    *,
+    num_classes: int | None = 100,
+    feature_config=None,
+    hand_rule: str = DEFAULT_HAND_RULE,
+    limit: int | None = None,
+) -> Path:
+    """Write landmark files and the exchange format for the first `num_classes` classes."""
+    from signdemo.features import FeatureConfig
+    from signdemo.landmarks import Landmarks
+
+    feature_config = feature_config or FeatureConfig(pose="drop", normalize="hands")
+    folder, out = Path(folder), Path(out)
+    classes = read_class_list(folder / CLASS_LIST_NAME)
+    classes = classes[:num_classes] if num_classes else classes
+    landmarks_dir = out / "landmarks"
+    landmarks_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for n, clip in enumerate(read_clips(folder, num_classes)):
+        if limit is not None and n >= limit:
+            break
+        if classes[clip.class_index] != clip.gloss:
+            raise ValueError(f"{clip.video_id}: gloss {clip.gloss!r} but class {clip.class_index} is "
+                             f"{classes[clip.class_index]!r} in {CLASS_LIST_NAME}")  # fmt: skip
+        points, present = hands_to_schema(clip.slots, hand_rule)
+        lm = Landmarks(points, present, np.arange(len(points)), WLASL_FPS, (0, 0))
+        key = f"wlasl_{clip.video_id}"
+        lm.save(landmarks_dir / f"{key}.npz")
+        rows.append({
+            "sample_id": clip.video_id, "label": clip.gloss, "label_id": clip.class_index, "split": clip.split,
+            "signer": clip.signer, "source_path": f"{NPZ_NAME}#{clip.video_id}", "frame_start": 0, "frame_end": "",
+            "original_frames": len(points), "landmark_rows": len(points), "landmarks": f"{key}.npz",
+        })  # fmt: skip
+    (landmarks_dir / PROGRESS_NAME).unlink(missing_ok=True)
+    build_exchange(out, rows, classes, feature_config, landmarks_dir, extra_config={
+        "source": f"WLASL{len(classes)} MediaPipe Hands landmarks ({folder.name}/{NPZ_NAME}; no pose)",
+        "split": "WLASL official", "hand_rule": hand_rule, "hand_rule_meaning": HAND_RULES[hand_rule],
+        "landmark_extraction_fps": None, "licence": "WLASL C-UDA (computational use)",
+        "command": "python -m signdemo.train.wlasl_hands " + " ".join(sys.argv[1:]),
+    })  # fmt: skip
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Which slot is which hand: measured against Holistic on the same frames
+
+
+def holistic_sides(slots: np.ndarray, points: np.ndarray, present: np.ndarray, tol: float = 0.05) -> np.ndarray:
+    """The side Holistic gives each slot's hand on the same frames: (T, 2) int, 0 left, 1 right,
+    -1 where Holistic has no hand within `tol` (mean absolute x, y difference of the 21 points).
+
+    slots: (T, 2, 21, 3) from the Hands data; points (T, 75, 3) / present (T, 3) from Holistic."""
+    if len(slots) != len(points):
+        raise ValueError(f"{len(slots)} frames of hand slots but {len(points)} Holistic rows")
+    sides = np.full(slots.shape[:2], -1, dtype=np.int64)
+    has = slot_present(slots)
+    dist = np.full(slots.shape[:2] + (2,), np.inf)  # (T, 2 slots, 2 sides)
+    for side, rows in ((0, _LEFT), (1, _RIGHT)):
+        d = np.abs(points[:, None, rows, :2] - slots[..., :2]).mean(axis=(2, 3))  # (T, 2)
+        dist[..., side] = np.where(present[:, None, 1 + side] & has, d, np.inf)
+    best = dist.argmin(axis=2)
+    ok = np.take_along_axis(dist, best[..., None], axis=2)[..., 0] < tol
+    sides[ok] = best[ok]
+    return sides
+
+
+def handedness_agreement(pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, dict]:
+    """Per rule: the fraction of hands (slot x frame) that Holistic places where the rule does.
+
+    pairs: (slots (T, 2, 21, 3), holistic sides (T, 2)) per clip. Returns
+    {rule: {"agreement", "hands", "per_clip": [...]}}."""
+    result = {}
+    for rule in HAND_RULES:
+        agree, total, per_clip = 0, 0, []
+        for slots, truth in pairs:
+            known = truth >= 0
+            hits = int(((slot_sides(slots, rule) == truth) & known).sum())
+            agree, total = agree + hits, total + int(known.sum())
+            per_clip.append(hits / max(int(known.sum()), 1))
+        result[rule] = {"agreement": agree / max(total, 1), "hands": total, "per_clip": per_clip}
+    return result
+
+
+def check_handedness(folder: str | Path, clips_dir: str | Path) -> dict:
+    """Run Holistic on every frame of the clips of `clips_dir` that the data set holds, and measure
+    each hand rule against it. Returns {"clips": [video ids], "rules": handedness_agreement(...)}."""
+    from signdemo.landmarks import extract_clip_landmarks
+    from signdemo.video import read_clip
+
+    wanted = {p.stem: p for p in sorted(Path(clips_dir).glob("*.mp4"))}
+    pairs, ids = [], []
+    for clip in read_clips(folder, None):
+        if clip.video_id not in wanted:
+            continue
+        lm = extract_clip_landmarks(read_clip(wanted[clip.video_id]), None)  # every frame, as the data
+        pairs.append((clip.slots, holistic_sides(clip.slots, lm.points, lm.present)))
+        ids.append(clip.video_id)
+    return {"clips": ids, "rules": handedness_agreement(pairs)}
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = script_parser("python -m signdemo.train.wlasl_hands", __doc__)
+    parser.add_argument("folder", type=Path, help=f"folder with {NPZ_NAME}, {INDEX_NAME}, {CLASS_LIST_NAME}")
+    parser.add_argument("--out", type=Path, help="output folder (the prepared data set)")
+    parser.add_argument("--num-classes", type=int, default=100, help="the first K WLASL classes (0 = all 300)")
+    parser.add_argument("--hand-rule", choices=sorted(HAND_RULES), default=DEFAULT_HAND_RULE)
+    parser.add_argument("--limit", type=int, help="only the first N clips")
+    parser.add_argument("--check-handedness", type=Path, metavar="CLIPS_DIR",
+                        help="measure each hand rule against Holistic on the clips of CLIPS_DIR and exit")  # fmt: skip
+    add_feature_args(parser)
+    parser.set_defaults(pose="drop", normalize="hands")
+    return parser
+
+
+def main(args: argparse.Namespace):
+    if args.check_handedness:
+        report = check_handedness(args.folder, args.check_handedness)
+        print(f"{len(report['clips'])} clips held against Holistic: {', '.join(report['clips'])}")
+        for rule, r in sorted(report["rules"].items(), key=lambda kv: -kv[1]["agreement"]):
+            print(f"  {rule:12s} {100 * r['agreement']:5.1f}% of {r['hands']} hands  ({HAND_RULES[rule]})")
+        return report
+    if not args.out:
+        raise SystemExit("--out is required (or --check-handedness CLIPS_DIR)")
+    return convert(args.folder, args.out, num_classes=args.num_classes or None,
+                   feature_config=feature_config_from_args(args), hand_rule=args.hand_rule, limit=args.limit)  # fmt: skip
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    main(get_args_parser().parse_args())
