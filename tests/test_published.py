@@ -82,7 +82,9 @@ def test_each_unknown_reading_does_what_it_says():
 def test_old_records_load_unchanged():
     manifest = json.loads((DEMO_BIGRU / "signdemo_bundle.json").read_text())
     config = FeatureConfig.from_dict(manifest["preprocessing"])
-    assert config.to_dict() == {**manifest["preprocessing"], **{k: v[0] for k, v in UNKNOWN_CHOICES.items()}}
+    resolved = config.to_dict()
+    assert {k: resolved[k] for k in manifest["preprocessing"]} == manifest["preprocessing"]
+    assert {k: resolved[k] for k in UNKNOWN_CHOICES} == {k: v[0] for k, v in UNKNOWN_CHOICES.items()}
     assert BiGRUAttentionConfig.from_dict(manifest["model_args"]).activation == "gelu"
 
 
