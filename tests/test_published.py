@@ -138,6 +138,7 @@ def bare_wlasl(tmp_path_factory):
 def test_bare_wlasl_checkpoint_gets_the_wlasl_contract_and_own_bundles_keep_theirs(bare_wlasl):
     assert bare_wlasl.architecture == I3D and I3DInputConfig(**bare_wlasl.preprocessing) == WLASL_INPUT
     assert bare_wlasl.labels == [f"gloss{i}" for i in range(100)]
+    assert "at most 160: a longer clip gives its middle 160" in card_markdown(I3D, bare_wlasl, None, Reports())
     assert bare_wlasl.assumed == {}
     demo = Recognizer(None, load_bundle(REPO / "weights" / "demo-i3d"))
     assert demo.i3d_config == I3DInputConfig(num_frames=16)  # short side 256, 16 frames spread over the clip

@@ -125,6 +125,20 @@ def assumed_lines(bundle: Bundle) -> list[str]:
     ]
 
 
+def i3d_frames_lines(bundle: Bundle) -> list[str]:
+    """Markdown: which frames an I3D is given, when its contract is WLASL's (every frame, capped)."""
+    if bundle.architecture != I3D:
+        return []
+    from signdemo.i3d_input import I3DInputConfig
+
+    cfg = I3DInputConfig(**bundle.preprocessing)
+    if cfg.sampling != "all":
+        return []
+    return [f"\n**Frames:** every frame at the clip's own rate (WLASL's contract), at least {cfg.min_frames} "
+            f"(a shorter clip repeats its last frame) and at most {cfg.num_frames}: a longer clip gives its "
+            f"middle {cfg.num_frames} consecutive frames, and the answer says so."]  # fmt: skip
+
+
 def metrics_rows(metrics: dict) -> list[list[str]]:
     """[metric, value] for the metrics present in final_metrics.json, nothing else."""
     rows = []
@@ -177,7 +191,7 @@ def card_markdown(architecture: str, bundle: Bundle | None, error: str | None, r
     pre = preprocessing_rows(bundle)
     lines.append("\n**Preprocessing:** " + ", ".join(f"`{k}={v}`" + ("" if src == "bundle" else f" ({src})")
                                                      for k, v, src in pre))  # fmt: skip
-    lines += assumed_lines(bundle)
+    lines += assumed_lines(bundle) + i3d_frames_lines(bundle)
     shown = ", ".join(bundle.labels[:40]) + (f", … ({bundle.num_classes} in all)" if bundle.num_classes > 40 else "")
     lines.append(f"\n**Vocabulary ({bundle.num_classes}):** {shown}")
     if reports.empty:
