@@ -98,6 +98,12 @@ class MissingDependencyError(SigndemoError):
     code = "missing_dependency"
 
 
+class ClusterError(SigndemoError):
+    """A compute cluster (Ray) cannot be reached, or has nothing to run the work on."""
+
+    code = "cluster_error"
+
+
 class DatasetError(SigndemoError):
     """A labelled data set (e.g. a processed-200 keypoint set) is missing, malformed or inconsistent."""
 

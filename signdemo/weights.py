@@ -616,9 +616,9 @@ def _load_bare_folder(root: Path, source: str) -> Bundle:
     if len(found) != 1:
         raise WeightsNotFoundError(f"{source}: expected one checkpoint file (.pt/.pth) at its top level, found "
                                    f"{[p.name for p in found] or 'none'}")  # fmt: skip
-    labels = _labels_beside(found[0])
+    labels = labels_beside(found[0])
     if labels is None:
-        raise WeightsNotFoundError(f"{source}: no label file beside {found[0].name} ({', '.join(LABEL_FILES_BESIDE)})")
+        raise WeightsNotFoundError(f"{source}: no label file beside {found[0].name} ({', '.join(LABEL_FILE_NAMES)})")
     bundle = load_checkpoint_file(found[0], labels)
     bundle.source = source
     return bundle
@@ -670,16 +670,15 @@ def load_hf_bundle(source: str, *, cache_dir: str | Path | None = None, timeout:
     return bundle
 
 
-#: Label files looked for beside a single checkpoint file, in this order (WLASL ships its class list
-#: as wlasl_class_list.txt).
-LABEL_FILES_BESIDE = ("wlasl_class_list.txt", "class_list.txt", "labels.txt", "id_to_label.json", "label_to_id.json")
+#: Label files looked for beside a single checkpoint file given without one, in this order.
+LABEL_FILE_NAMES = ("wlasl_class_list.txt", "id_to_label.json", "label_to_id.json", "labels.txt")
 
 
-def _labels_beside(checkpoint: Path) -> Path | None:
-    for name in LABEL_FILES_BESIDE:
-        for folder in (checkpoint.parent, checkpoint.parent / "metadata"):
-            if (folder / name).is_file():
-                return folder / name
+def labels_beside(checkpoint: Path) -> Path | None:
+    """The label file in the checkpoint's folder (first of `LABEL_FILE_NAMES`), or None."""
+    for name in LABEL_FILE_NAMES:
+        if (checkpoint.parent / name).is_file():
+            return checkpoint.parent / name
     return None
 
 
@@ -692,11 +691,12 @@ def load_bundle(source: str | Path, *, labels: str | Path | None = None, **kwarg
     if path.is_dir():
         return load_bundle_dir(path)
     if path.is_file():
-        labels = labels or _labels_beside(path)
+        labels = labels or labels_beside(path)
         if labels is None:
             raise WeightsError(
-                f"{path.name} is a single checkpoint file: give its label file too, or put it beside the "
-                f"checkpoint as one of {', '.join(LABEL_FILES_BESIDE)}, or point to a bundle folder"
+                f"{path.name} is a single checkpoint file: give its label file too "
+                f"(e.g. --labels wlasl_class_list.txt), put one of {', '.join(LABEL_FILE_NAMES)} beside it, "
+                "or point to a bundle folder"
             )
         return load_checkpoint_file(path, labels)
     raise WeightsNotFoundError(f"no bundle at {source}: not a folder, a checkpoint file or hf://owner/repo")

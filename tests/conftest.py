@@ -27,3 +27,13 @@ def make_video(tmp_path: Path) -> Callable[..., Path]:
         return write_synthetic_video(tmp_path / name, frames, fps, codec, rotation)
 
     return make
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """huggingface_hub as on a machine without network (HF_HUB_OFFLINE=1, also for code that already
+    imported it)."""
+    import huggingface_hub.constants as c
+
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")

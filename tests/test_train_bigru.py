@@ -113,6 +113,20 @@ def test_affine_augmentation_equals_transforming_the_landmarks() -> None:
     np.testing.assert_allclose(aug, expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("normalize", ["none", "hands", "shoulder"])
+def test_mirror_augmentation_equals_mirroring_the_landmarks(normalize: str) -> None:
+    rng = np.random.default_rng(4)
+    lm = synthetic_landmarks(2, rng)
+    lm.present[3:6, 2] = False  # a missing right hand becomes a missing left hand
+    lm.points[3:6, 54:75] = 0
+    cfg = FeatureConfig(normalize=normalize, pose="drop" if normalize == "hands" else "keep")
+    x = landmarks_to_features(lm.points, lm.present, cfg)
+    mirrored = lm.mirrored()
+    expected = landmarks_to_features(mirrored.points, mirrored.present, cfg)
+    np.testing.assert_allclose(bigru.augment_mirror(x, normalize), expected, atol=1e-5)
+    assert not np.allclose(x, expected)
+
+
 def test_torchrun_two_cpu_processes_write_the_same_bundle_layout(data: Path, tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}

@@ -158,12 +158,6 @@ def _populate_hf_cache(cache: Path, repo_id: str, files_root: Path, revision="ma
     return commit
 
 
-@pytest.fixture
-def offline(monkeypatch):
-    import huggingface_hub.constants as c
-
-    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
 def test_hub_bundle_from_prepopulated_cache_offline(tmp_path, offline):

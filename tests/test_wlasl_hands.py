@@ -71,3 +71,24 @@ def test_convert_writes_a_hands_only_prepared_set(hands_dir, tmp_path):
     assert np.abs(pos[:, :, schema.part_slice("right_hand")]).max() > 0
     config = json.loads((out / "prepare_config.json").read_text())
     assert config["hand_rule"] == "wrist_x" and "C-UDA" in config["licence"]
+
+
+@pytest.mark.slow
+def test_a_reduced_training_run_clearly_beats_chance_on_wlasl100(hands_dir, tmp_path):
+    """The real recipe's data path and trainer on a small budget: 48 steps instead of 200, a
+    one-layer GRU of 64, 10 epochs (about a minute of CPU). Chance on WLASL100 is 1% top-1."""
+    import torch
+
+    from signdemo.train import bigru
+
+    data = wlasl_hands.convert(hands_dir, tmp_path / "kp", num_classes=100,
+                               feature_config=FeatureConfig(num_frames=48, pose="drop", normalize="hands"))  # fmt: skip
+    torch.set_num_threads(2)
+    args = bigru.get_args_parser().parse_args([
+        str(data), "--out", str(tmp_path / "bundle"), "--epochs", "10", "--batch-size", "32", "--lr", "2e-3",
+        "--hidden-dim", "64", "--projection-dim", "64", "--num-gru-layers", "1", "--patience", "0",
+        "--augment", "affine", "--threads", "2",
+    ])  # fmt: skip
+    metrics = bigru.main(args)["metrics"]
+    assert metrics["test_total"] == 99
+    assert metrics["test_top1"] >= 0.10 and metrics["test_top5"] >= 0.30, metrics  # 10x and 6x chance

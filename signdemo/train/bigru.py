@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 BEST_NAME = f"best_{BIGRU}_model.pt"
 ENCODER_NAME = f"best_{BIGRU}_encoder.pt"
 LAST_NAME = f"last_{BIGRU}_model.pt"
+#: Keys of a prepared data set's config copied into the provenance of the weights trained on it.
+DATA_PROVENANCE = ("split", "hand_rule", "hand_rule_meaning", "licence")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -62,13 +64,36 @@ def augment_affine(x: np.ndarray, rng: np.random.Generator, scale: float = 0.1, 
     return np.concatenate([pos.reshape(len(x), n), s * x[:, n:]], axis=1).astype(np.float32)
 
 
+_MIRROR_ROWS = np.asarray(schema.MIRROR_PERMUTATION, dtype=np.int64)
+AUGMENTATIONS = ("none", "affine", "mirror", "affine+mirror")
+
+
+def augment_mirror(x: np.ndarray, normalize: str) -> np.ndarray:
+    """One (F, 450) feature matrix of the horizontally mirrored clip, exactly as if the landmarks
+    had been mirrored (`Landmarks.mirrored`): left and right swap (hands and pose points) and x
+    flips about the image centre (0.5) for image coordinates, about 0 for the normalised ones
+    (the centre of the shoulders or of the hands flips with the clip). Signers sign with either hand
+    dominant, so the mirrored clip is the same sign by a signer of the other handedness."""
+    n = schema.NUM_POSITION_FEATURES
+    centre = 0.5 if normalize == "none" else 0.0
+    pos = x[:, :n].reshape(len(x), schema.NUM_POINTS, 3)[:, _MIRROR_ROWS]  # (F, 75, 3)
+    vel = x[:, n:].reshape(len(x), schema.NUM_POINTS, 3)[:, _MIRROR_ROWS].copy()
+    present = (pos != 0).any(axis=2)  # (F, 75)
+    pos = pos.copy()
+    pos[..., 0] = np.where(present, 2 * centre - pos[..., 0], 0.0)
+    vel[..., 0] = -vel[..., 0]
+    return np.concatenate([pos.reshape(len(x), n), vel.reshape(len(x), n)], axis=1).astype(np.float32)
+
+
 class KeypointDataset(Dataset):
     """Rows of the exchange array as float32 tensors: (x (F, 450), class id, row index)."""
 
     def __init__(self, features: np.ndarray, targets: np.ndarray, indices: np.ndarray,
-                 augment: str = "none", seed: int = 0) -> None:  # fmt: skip
+                 augment: str = "none", seed: int = 0, normalize: str = "none") -> None:  # fmt: skip
+        if augment not in AUGMENTATIONS:
+            raise ValueError(f"augment must be one of {AUGMENTATIONS}, got {augment!r}")
         self.features, self.targets, self.indices = features, targets, np.asarray(indices)
-        self.augment, self.seed, self.epoch = augment, seed, 0
+        self.augment, self.seed, self.epoch, self.normalize = augment, seed, 0, normalize
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -76,8 +101,11 @@ class KeypointDataset(Dataset):
     def __getitem__(self, i: int):
         row = int(self.indices[i])
         x = np.asarray(self.features[row], dtype=np.float32)  # (F, 450)
-        if self.augment == "affine":
-            x = augment_affine(x, common.sample_rng(self.seed, self.epoch, row))
+        rng = common.sample_rng(self.seed, self.epoch, row)
+        if "affine" in self.augment:
+            x = augment_affine(x, rng)
+        if "mirror" in self.augment and rng.random() < 0.5:
+            x = augment_mirror(x, self.normalize)
         return torch.from_numpy(x), int(self.targets[row]), row
 
 
@@ -153,8 +181,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--label-smoothing", type=float, default=0.10)
     g.add_argument("--clip-grad", type=float, default=1.0, help="max gradient norm (0 = off)")
     g.add_argument("--patience", type=int, default=10, help="early stopping on val top-1 (0 = off)")
-    g.add_argument("--augment", choices=("none", "affine"), default="none",
-                   help="affine: random zoom +-10%% and shift +-0.05 of the landmarks")  # fmt: skip
+    g.add_argument("--augment", choices=AUGMENTATIONS, default="none",
+                   help="affine: random zoom +-10%% and shift +-0.05 of the landmarks; mirror: half of the "
+                   "clips mirrored (hands swapped, x flipped), as signed by a signer of the other handedness")  # fmt: skip
     g = parser.add_argument_group("model (BiGRUAttentionConfig)")
     d = BiGRUAttentionConfig()
     g.add_argument("--projection-dim", type=int, default=d.projection_dim)
@@ -214,6 +243,8 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
     provenance = common.provenance_from_args(args, trainer="signdemo.train.bigru", dataset=dataset_desc)
     if data.config.get("extraction_fps"):  # the rate the landmarks were extracted at (inference uses 15 by default)
         provenance["landmark_extraction_fps"] = data.config["extraction_fps"]
+    # What the data set records about itself and a user of the weights should know (split, licence, ...)
+    provenance.update({k: data.config[k] for k in DATA_PROVENANCE if k in data.config})
 
     state, best_state = common.resume_training(args, runtime, model=model, optimizer=optimizer, scheduler=scheduler,
                                                scaler=scaler, last_name=LAST_NAME, best_name=BEST_NAME)  # fmt: skip
@@ -223,7 +254,8 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
     if runtime.is_main:
         common.write_json(args.out / "training_config.json", config)
 
-    train_set = KeypointDataset(data.features, targets, train_idx, args.augment, args.seed)
+    normalize = data.feature_config.get("normalize", "none")
+    train_set = KeypointDataset(data.features, targets, train_idx, args.augment, args.seed, normalize)
     loader, set_epoch = common.train_loader(train_set, args, runtime)
 
     def train_epoch(epoch: int) -> dict:

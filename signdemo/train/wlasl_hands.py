@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import logging
 import sys
 from collections.abc import Iterator
@@ -38,7 +39,8 @@ log = logging.getLogger(__name__)
 NPZ_NAME = "wlasl300_hands.npz"
 INDEX_NAME = "index.csv"
 CLASS_LIST_NAME = "wlasl_class_list.txt"
-#: The rate recorded for the rows: MediaPipe Hands ran on every frame of the 25-30 fps WLASL videos.
+#: The rate recorded for the rows: MediaPipe Hands ran on every frame of the 24-30 fps WLASL videos.
+#: It is also the landmark rate a model trained on them asks of the app (every frame of such a video).
 WLASL_FPS = 30.0
 
 _WRIST = schema.HAND_NAMES.index("wrist")
@@ -172,7 +174,7 @@ def convert(
     build_exchange(out, rows, classes, feature_config, landmarks_dir, extra_config={
         "source": f"WLASL{len(classes)} MediaPipe Hands landmarks ({folder.name}/{NPZ_NAME}; no pose)",
         "split": "WLASL official", "hand_rule": hand_rule, "hand_rule_meaning": HAND_RULES[hand_rule],
-        "landmark_extraction_fps": None, "licence": "WLASL C-UDA (computational use)",
+        "extraction_fps": WLASL_FPS, "licence": "WLASL C-UDA (computational use)",
         "command": "python -m signdemo.train.wlasl_hands " + " ".join(sys.argv[1:]),
     })  # fmt: skip
     return out
@@ -235,6 +237,54 @@ def check_handedness(folder: str | Path, clips_dir: str | Path) -> dict:
     return {"clips": ids, "rules": handedness_agreement(pairs)}
 
 
+def compare_sources(folder: str | Path, clips_dir: str | Path, bundle_source: str | Path,
+                    rates: tuple[float | None, ...] = (None,)) -> dict:  # fmt: skip
+    """A keypoint bundle on the shared clips that the data set holds, from two sources of landmarks:
+    the Hands data it was trained on, and the app's own path (decode, Holistic, the bundle's
+    features) at each extraction rate in `rates` (None: the rate the bundle records, as the app).
+
+    Returns {"clips": [{video_id, gloss, known, hands: top-5, app@RATE: top-5, ...}], "summary":
+    {source: {top1_agreement, top5_overlap, accuracy, known}}}; accuracy counts only the clips whose
+    gloss the model knows."""
+    from signdemo.features import landmarks_to_features
+    from signdemo.inference import Recognizer
+    from signdemo.weights import BIGRU, load_bundle
+
+    bundle = load_bundle(bundle_source)
+    wanted = {p.stem: p for p in sorted(Path(clips_dir).glob("*.mp4"))}
+    recognizers = {}
+    for rate in rates:
+        name = "app" if rate is None else ("app@every-frame" if rate == 0 else f"app@{rate:g}fps")
+        kwargs = {} if rate is None else {"extraction_fps": rate or None}
+        recognizers[name] = Recognizer(bundle, None, **kwargs)
+    reference = next(iter(recognizers.values()))
+    rule = reference.bigru.provenance.get("hand_rule", DEFAULT_HAND_RULE)
+    rows = []
+    for clip in read_clips(folder, None):
+        if clip.video_id not in wanted:
+            continue
+        points, present = hands_to_schema(clip.slots, rule)
+        pred = reference.predict_features(landmarks_to_features(points, present, reference.feature_config))
+        row = {"video_id": clip.video_id, "gloss": clip.gloss, "known": clip.gloss in bundle.labels,
+               "hands": pred.labels}  # fmt: skip
+        for name, rec in recognizers.items():
+            result = rec.recognize(wanted[clip.video_id], models=(BIGRU,))
+            row[name] = result.bigru.labels if result.bigru else []
+        rows.append(row)
+    summary = {}
+    for name in ["hands", *recognizers]:
+        known = [r for r in rows if r["known"]]
+        summary[name] = {
+            "top1_agreement_with_hands": float(np.mean([r[name][:1] == r["hands"][:1] for r in rows])) if rows else 0.0,
+            "top5_overlap_with_hands": float(np.mean([len(set(r[name]) & set(r["hands"])) / max(len(r["hands"]), 1)
+                                                      for r in rows])) if rows else 0.0,
+            "top1_accuracy": float(np.mean([r[name][:1] == [r["gloss"]] for r in known])) if known else None,
+            "top5_accuracy": float(np.mean([r["gloss"] in r[name] for r in known])) if known else None,
+            "clips": len(rows), "known": len(known),
+        }  # fmt: skip
+    return {"bundle": bundle.describe(), "clips": rows, "summary": summary}
+
+
 def get_args_parser() -> argparse.ArgumentParser:
     parser = script_parser("python -m signdemo.train.wlasl_hands", __doc__)
     parser.add_argument("folder", type=Path, help=f"folder with {NPZ_NAME}, {INDEX_NAME}, {CLASS_LIST_NAME}")
@@ -243,7 +293,14 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--hand-rule", choices=sorted(HAND_RULES), default=DEFAULT_HAND_RULE)
     parser.add_argument("--limit", type=int, help="only the first N clips")
     parser.add_argument("--check-handedness", type=Path, metavar="CLIPS_DIR",
-                        help="measure each hand rule against Holistic on the clips of CLIPS_DIR and exit")  # fmt: skip
+                        help="measure each hand rule against Holistic on the clips of CLIPS_DIR and exit")
+    parser.add_argument("--compare-sources", type=Path, metavar="CLIPS_DIR",
+                        help="run --bundle on the clips of CLIPS_DIR from the hand data and through the app's "
+                        "own path, report their agreement and exit")
+    parser.add_argument("--bundle", help="keypoint bundle for --compare-sources")
+    parser.add_argument("--rates", type=float, nargs="*", default=[],
+                        help="--compare-sources: extraction rates besides the bundle's own (0 = every frame)")
+    parser.add_argument("--json", type=Path, help="--compare-sources: also write the report here")  # fmt: skip
     add_feature_args(parser)
     parser.set_defaults(pose="drop", normalize="hands")
     return parser
@@ -255,6 +312,20 @@ def main(args: argparse.Namespace):
         print(f"{len(report['clips'])} clips held against Holistic: {', '.join(report['clips'])}")
         for rule, r in sorted(report["rules"].items(), key=lambda kv: -kv[1]["agreement"]):
             print(f"  {rule:12s} {100 * r['agreement']:5.1f}% of {r['hands']} hands  ({HAND_RULES[rule]})")
+        return report
+    if args.compare_sources:
+        if not args.bundle:
+            raise SystemExit("--compare-sources needs --bundle")
+        report = compare_sources(args.folder, args.compare_sources, args.bundle, (None, *args.rates))
+        for row in report["clips"]:
+            print(row["video_id"], row["gloss"], "(known)" if row["known"] else "(not in the vocabulary)",
+                  " | ".join(f"{k}: {', '.join(v[:3])}" for k, v in row.items() if isinstance(v, list)))  # fmt: skip
+        for name, s in report["summary"].items():
+            print(f"{name:18s} top-1 as the hand data {s['top1_agreement_with_hands']:.0%}, top-5 overlap "
+                  f"{s['top5_overlap_with_hands']:.0%}; on the {s['known']} known clips: top-1 {s['top1_accuracy']}, "
+                  f"top-5 {s['top5_accuracy']}")  # fmt: skip
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
         return report
     if not args.out:
         raise SystemExit("--out is required (or --check-handedness CLIPS_DIR)")

@@ -230,6 +230,8 @@ class LiveSession:
         try:
             pred = recognizer.predict_landmarks(lm)
         except NoPersonDetectedError:
+            if pres[:, 0].any():  # a body but no hand, for a model that reads the hands alone
+                return LiveUpdate(display, status, message="No hands in view: sign with your hands in the picture.")
             return LiveUpdate(display, status, message="Nobody in view: step back so your head, shoulders and hands show.")
         ages = np.full(len(pred.attention_frames), np.nan)
         ok = pred.attention_frames >= 0

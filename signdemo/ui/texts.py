@@ -20,8 +20,10 @@ ORIENTATION = (
 
 RECOGNISE = (
     "Clips up to 10 s; larger frames are downscaled. The keypoint model needs the signer's head, "
-    "shoulders and hands in view; if nobody is detected, the RGB model still answers and you get "
-    "a warning."
+    "shoulders and hands in view (MediaPipe finds the hands from the body; a hands-only model then "
+    "reads the hands alone); if nobody is detected, the RGB model still answers and you get a "
+    "warning. The real ASL keypoint model knows 100 isolated WLASL signs (the \"try these\" list); "
+    "the synthetic demo pair, one click away, knows 14 made-up movements of a drawn figure."
 )
 
 LIVE = (
@@ -56,5 +58,5 @@ TRAINING = (
     "next start."
 )
 
-EXAMPLES_LABEL = "Examples (held-out synthetic clips)"
+EXAMPLES_LABEL = "Examples (held-out synthetic clips, answered by the synthetic demo pair, not ASL)"
 NO_EXAMPLES = "No example clips in `examples/` yet: record or upload a clip."
