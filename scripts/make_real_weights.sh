@@ -15,9 +15,11 @@ $PY -m signdemo.train.wlasl_hands "$HANDS" --check-handedness ../shared/data/wla
 $PY -m signdemo.train.wlasl_hands "$HANDS" --out data/wlasl100-hands --num-classes 100 --pose drop --normalize hands
 # 2. the published BiGRU-attention layout; the checkpoint of the best validation top-1 is kept
 $PY -m signdemo.train.bigru data/wlasl100-hands --out "$OUT" --name wlasl100-hands-bigru-attention \
-    --epochs 30 --batch-size 64 --lr 8e-4 --augment AUGMENT --patience 8 --threads 2 \
+    --epochs 30 --batch-size 64 --lr 8e-4 --augment affine+mirror --patience 8 --threads 1 \
     --provenance-kind project --description "$DESC"
 rm -f "$OUT/checkpoints/last_bigru_attention_model.pt"
 # 3. the same model on real video through the app's own path (Holistic on the shared clips)
 $PY -m signdemo.train.wlasl_hands "$HANDS" --compare-sources ../shared/data/wlasl_clips --bundle "$OUT" \
-    --rates 0 --json "$OUT/reports/full_path_check.json"
+    --rates 15 --json "$OUT/reports/full_path_check.json"
+# 4. the manifest lists (and hashes) what the folder now holds
+$PY -c "from signdemo.weights import load_bundle, update_manifest; update_manifest(load_bundle('$OUT'))"

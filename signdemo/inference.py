@@ -101,9 +101,11 @@ class ClipResult:
 
     @property
     def comparable(self) -> bool:
-        """Both models answered and their vocabularies share at least one label (else the two top-1s
-        cannot be compared: a real ASL model beside the synthetic demo model, say)."""
-        if self.bigru is None or self.i3d is None:
+        """Both models answered, about the same kind of signs (both demo weights or neither: the
+        synthetic signer's made-up movements share some names with ASL glosses, "love" or "stop", but
+        are other movements) and with at least one label in common; else their top-1s cannot be
+        compared."""
+        if self.bigru is None or self.i3d is None or self.bigru.is_demo != self.i3d.is_demo:
             return False
         return bool(_label_set(self.bigru.vocabulary) & _label_set(self.i3d.vocabulary))
 
