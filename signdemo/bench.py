@@ -21,6 +21,7 @@ back to back on the same machine.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -48,6 +49,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m signdemo.bench", description=__doc__.splitlines()[0])
     p.add_argument("--clips", type=Path, default=DEFAULT_CLIPS, help="a folder of clips, or one clip")
     p.add_argument("--limit", type=int, default=0, help="use at most this many clips (0 = all)")
+    p.add_argument("--trim-s", type=float, default=0.0,
+                   help="re-encode each clip's first SECONDS (H.264) and time those files (e.g. 3 on a 640x480 "
+                        "30 fps clip: the keypoint-answer target's clip)")  # fmt: skip
     p.add_argument("--bigru", help="BiGRU bundle (default: the resolved one)")
     p.add_argument("--i3d", help="I3D bundle (default: the resolved one)")
     p.add_argument("--extraction-fps", type=float, default=None,
@@ -56,7 +60,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"])
     p.add_argument("--compile", action="store_true", help="torch.compile the fast I3D path")
     p.add_argument("--workers", type=int, default=2, help="MediaPipe graphs per clip")
-    p.add_argument("--no-reference", action="store_true", help="skip the float32 eager reference I3D")
+    p.add_argument("--i3d-backend", default="auto", choices=["auto", "openvino", "torch"],
+                   help="the I3D engine of the pipeline timed (auto: what the app runs)")
+    p.add_argument("--no-reference", action="store_true",
+                   help="skip the other I3D paths (the float32 eager reference, PyTorch fast, OpenVINO)")
     p.add_argument("--baseline", action="store_true",
                    help="every speed-up off (landmarks on every frame through one graph with MediaPipe's face mesh, "
                         "float32 eager I3D, torch's default threads for the BiGRU): the naive pipeline")  # fmt: skip
@@ -149,6 +156,60 @@ def measure_live(frames: np.ndarray, *, face_mesh: bool = False) -> dict:
     return s
 
 
+def _trimmed(path: Path, seconds: float, folder: Path) -> Path:
+    """The first `seconds` of a clip, re-encoded as H.264 mp4 at its own rate, under its own name."""
+    from signdemo.video import read_clip, write_mp4
+
+    clip = read_clip(path)
+    n = max(1, round(seconds * clip.fps))
+    return write_mp4(folder / f"{path.stem}-{seconds:g}s.mp4", clip.frames[:n], clip.fps)
+
+
+def measure_live_tab(frames: np.ndarray, rec, *, visitors: int = 1, fps: float = 15.0) -> dict:
+    """The live tab's whole per-frame work (`LiveSession.step`: landmarks, overlay, the rolling BiGRU
+    every 0.4 s) with its I3D scoring the last 2 s about every second on the shared worker, for
+    `visitors` webcams at once, each sending `fps` frames a second (or as fast as it is answered).
+    Per-frame latency over all visitors, frames per second answered per visitor, and the I3D's
+    scorings: how many, how long each took, seconds between one visitor's updates."""
+    import cv2
+
+    from signdemo.ui.live import LiveSession
+
+    rgb = [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames]
+    latencies: list[list[float]] = [[] for _ in range(visitors)]
+    rates, scorings, gaps = [], [], []
+
+    def visitor(k: int) -> None:
+        session = LiveSession(mirrored=False)
+        arrived = []
+        try:
+            start = time.perf_counter()
+            for i, frame in enumerate(rgb):
+                wait = start + i / fps - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+                t = time.perf_counter()
+                update = session.step(frame, rec)
+                latencies[k].append((time.perf_counter() - t) * 1000)
+                if update.i3d is not None and update.i3d.prediction is not None:
+                    scorings.append(update.i3d.took_s)
+                    arrived.append(time.perf_counter())
+            rates.append(len(rgb) / (time.perf_counter() - start))
+            gaps.extend(np.diff(arrived).tolist())
+        finally:
+            if session.i3d_pending is not None:
+                session.i3d_pending.result()
+            session.close()
+
+    with ThreadPoolExecutor(visitors) as pool:
+        list(pool.map(visitor, range(visitors)))
+    s = _stats([v for lat in latencies for v in lat[3:]])  # the first frames run detection from scratch
+    s.update(visitors=visitors, fps=float(np.median(rates)), i3d_scorings=len(scorings),
+             i3d_took_s=float(np.median(scorings)) if scorings else None,
+             i3d_update_every_s=float(np.median(gaps)) if gaps else None)  # fmt: skip
+    return s
+
+
 def run(args) -> dict:
     import torch
 
@@ -157,7 +218,6 @@ def run(args) -> dict:
     from signdemo.inference import Recognizer
     from signdemo.overlay import render_overlay
     from signdemo.video import read_clip
-    from signdemo.weights import load_bundle
 
     threads = configure_threads()
     source = Path(args.clips)
@@ -166,27 +226,36 @@ def run(args) -> dict:
         clips = clips[: args.limit]
     if not clips:
         raise SystemExit(f"no clips in {args.clips}")
+    tmp = Path(tempfile.mkdtemp(prefix="signdemo-bench-"))
+    if args.trim_s:
+        clips = [_trimmed(path, args.trim_s, tmp) for path in clips]
 
     t = time.perf_counter()
     if args.baseline:
         options, rate = RuntimeOptions.reference(), {"extraction_fps": None}
     else:
-        options = RuntimeOptions(precision=args.precision, compile=args.compile, landmark_workers=args.workers)
+        options = RuntimeOptions(precision=args.precision, compile=args.compile, landmark_workers=args.workers,
+                                 i3d_backend=args.i3d_backend)  # fmt: skip
         rate = {} if args.extraction_fps is None else {"extraction_fps": args.extraction_fps}
     rec = Recognizer.from_defaults(bigru=args.bigru, i3d=args.i3d, runtime=options, **rate)
     load_s = time.perf_counter() - t
     i3d_cfg = rec.i3d_config.__class__(**{**rec.i3d.preprocessing, "num_frames": args.i3d_frames}) if rec.i3d else None
-    reference = None
+    # Every I3D path on the same clips: the float32 eager reference (a second copy of the same
+    # weights, run the plain way), the PyTorch fast path and OpenVINO; the pipeline's own is one of them.
+    paths: dict[str, I3DRunner] = {}
     if rec.i3d is not None and not args.no_reference and not args.baseline:
-        # A second copy of the same weights, run the plain way.
-        reference = I3DRunner(load_bundle(rec.i3d.root or rec.i3d.source).model, RuntimeOptions.reference())
+        paths = _i3d_paths(rec, options, (i3d_cfg.crop, i3d_cfg.crop))
+        for runner in paths.values():  # first-call costs (allocation, OpenVINO's first shape) out of the figures
+            runner(preprocess_clip(np.zeros((i3d_cfg.num_frames, i3d_cfg.crop, i3d_cfg.crop, 3), np.uint8), i3d_cfg))
+    app_path = rec.i3d_runner.backend if rec.i3d_runner else None
 
     stages: dict[str, list[float]] = {k: [] for k in (
         "decode", "landmarks_per_frame", "landmarks_per_source_frame", "features", "bigru", "i3d_preprocess", "i3d",
-        "i3d_reference", "overlay", "i3d_beside_overlay", "bigru_end_to_end", "i3d_end_to_end", "bigru_answer",
+        *(f"i3d_{name}" for name in I3D_PATHS), "overlay", "i3d_beside_overlay", "bigru_end_to_end", "i3d_end_to_end", "bigru_answer",
         "both_answers")}  # fmt: skip
-    agree, max_diff, rows = [], [], []
-    tmp = Path(tempfile.mkdtemp(prefix="signdemo-bench-"))
+    agree: dict[str, list[bool]] = {name: [] for name in paths}
+    max_diff: dict[str, list[float]] = {name: [] for name in paths}
+    rows = []
     for n, path in enumerate(clips):
         d: dict[str, float] = {}  # this clip's stage times, ms
 
@@ -218,12 +287,15 @@ def run(args) -> dict:
             fast = timed("i3d", rec.i3d_runner, x)
             d["i3d_end_to_end"] = d["decode"] + d["i3d_preprocess"] + d["i3d"]
             row["i3d_top1"] = rec.i3d.labels[int(fast.max(dim=2).values.argmax())]
-            if reference is not None:
-                ref = timed("i3d_reference", reference, x)
-                same = int(ref.max(dim=2).values.argmax()) == int(fast.max(dim=2).values.argmax())
-                agree.append(same)
-                max_diff.append(float((ref - fast).abs().max()))
-                row["i3d_reference_agrees"] = same
+            if paths:
+                logits = {name: fast if name == app_path else timed(f"i3d_{name}", runner, x)
+                          for name, runner in paths.items()}  # fmt: skip
+                d[f"i3d_{app_path}"] = d["i3d"]
+                ref = logits["reference"]
+                for name, out in logits.items():
+                    agree[name].append(int(ref.max(dim=2).values.argmax()) == int(out.max(dim=2).values.argmax()))
+                    max_diff[name].append(float((ref - out).abs().max()))
+                row["i3d_reference_agrees"] = agree[app_path][-1]
         if "bigru_answer" in d and "i3d_end_to_end" in d:
             if args.baseline:
                 d["both_answers"] = d["bigru_answer"] + d["i3d_preprocess"] + d["i3d"]
@@ -250,28 +322,71 @@ def run(args) -> dict:
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpus": os.cpu_count(), "torch_threads": threads, "torch": torch.__version__,
                     "bf16": options.use_bf16},  # fmt: skip
-        "settings": {"baseline": args.baseline, "clips": str(args.clips), "n_clips": len(clips),
+        "settings": {"baseline": args.baseline, "clips": str(args.clips), "n_clips": len(clips), "trim_s": args.trim_s,
                      "extraction_fps": rec.extraction_fps, "i3d_frames": args.i3d_frames,
                      "landmark_workers": options.landmark_workers, "face_mesh": options.face_mesh,
                      "i3d_fast_path": rec.i3d_runner.description if rec.i3d_runner else None,
+                     # whether model_load_s includes converting the I3D for OpenVINO (not cached yet)
+                     "i3d_converted": bool(rec.i3d_runner and rec.i3d_runner.openvino and rec.i3d_runner.openvino.converted),
                      "bigru": rec.bigru.describe() if rec.bigru else None,
                      "i3d": rec.i3d.describe() if rec.i3d else None},  # fmt: skip
         "model_load_s": load_s,
         "stages_ms": {k: _stats(v) for k, v in stages.items()},
         "live": measure_live(live_frames, face_mesh=options.face_mesh),
+        "live_tab": [measure_live_tab(live_frames, rec, visitors=v) for v in (1, 2)] if not args.baseline else [],
         "peak_rss_mb": _peak_rss_mb(),
         "clips": rows,
     }
-    if agree:
-        ratio = np.median(stages["i3d_reference"]) / np.median(stages["i3d"])
-        result["i3d_fast_vs_reference"] = {"speedup": float(ratio), "top1_agreement": float(np.mean(agree)),
-                                           "max_abs_logit_diff": float(np.max(max_diff))}  # fmt: skip
+    if paths and stages["i3d_reference"]:
+        reference_ms = np.median(stages["i3d_reference"])
+        result["i3d_paths"] = {
+            name: {"description": runner.description, "median_ms": float(np.median(stages[f"i3d_{name}"])),
+                   "speedup": float(reference_ms / np.median(stages[f"i3d_{name}"])),
+                   "top1_agreement": float(np.mean(agree[name])), "max_abs_logit_diff": float(np.max(max_diff[name]))}
+            for name, runner in paths.items()
+        }  # fmt: skip
+        result["i3d_app_path"] = app_path
+        result["i3d_fastest_agreeing_path"] = fastest_agreeing(result["i3d_paths"])
+        result["i3d_fast_vs_reference"] = {k: result["i3d_paths"][app_path][k]
+                                           for k in ("speedup", "top1_agreement", "max_abs_logit_diff")}  # fmt: skip
     if not args.skip_app:
         try:
             result["app"] = measure_app(clips[: args.app_clips])
         except Exception as exc:  # noqa: BLE001 - reported in the results, the other figures stand
             result["app"] = {"error": f"{type(exc).__name__}: {exc}"}
     return result
+
+
+#: The I3D paths every benchmark run compares (stage `i3d_<name>`).
+I3D_PATHS = ("reference", "torch", "openvino")
+#: Largest logit difference from the float32 reference for a float32 path to count as agreeing.
+AGREEMENT_TOLERANCE = 1e-3
+
+
+def _i3d_paths(rec, options: RuntimeOptions, input_size: tuple[int, int]) -> dict[str, I3DRunner]:
+    """The reference, PyTorch fast and OpenVINO runners over the bundle's weights; the pipeline's
+    own runner stands for its backend (OpenVINO is left out where it is not installed)."""
+    from signdemo.openvino_i3d import openvino_available
+    from signdemo.weights import load_bundle
+
+    def copy():
+        return load_bundle(rec.i3d.root or rec.i3d.source).model
+
+    paths = {"reference": I3DRunner(copy(), RuntimeOptions.reference())}
+    for name in ("torch", "openvino"):
+        if name == rec.i3d_runner.backend:
+            paths[name] = rec.i3d_runner
+        elif name == "torch" or openvino_available():
+            paths[name] = I3DRunner(copy(), dataclasses.replace(options, i3d_backend=name), input_size=input_size)
+    return paths
+
+
+def fastest_agreeing(paths: dict[str, dict]) -> str | None:
+    """The fastest path (by median) whose top-1 matched the reference on every clip and whose logits
+    stayed within `AGREEMENT_TOLERANCE` of it (float32 paths; a bfloat16 path is judged on top-1 only)."""
+    ok = [name for name, p in paths.items() if p["top1_agreement"] == 1.0
+          and (p["max_abs_logit_diff"] <= AGREEMENT_TOLERANCE or "bfloat16" in p["description"])]  # fmt: skip
+    return min(ok, key=lambda name: paths[name]["median_ms"]) if ok else None
 
 
 def print_table(r: dict) -> None:
@@ -290,11 +405,20 @@ def print_table(r: dict) -> None:
     live = r["live"]
     print(f"{'live frame (lm+overlay)':<24}{live['median']:>12.1f}{live['p90']:>12.1f}{live['n']:>6}"
           f"   p95 {live['p95']:.1f} ms, {live['fps']:.1f} frames/s")  # fmt: skip
-    if "i3d_fast_vs_reference" in r:
-        c = r["i3d_fast_vs_reference"]
-        print(f"\nI3D fast path vs float32 eager reference: {c['speedup']:.2f}x faster, "
-              f"top-1 agreement {c['top1_agreement']:.0%}, max |logit diff| {c['max_abs_logit_diff']:.4f}")
-    print(f"peak RSS of this process (both models and the float32 reference copy): {r['peak_rss_mb']:.0f} MB")
+    for lt in r.get("live_tab", []):
+        took = f"{lt['i3d_took_s']:.2f} s each" if lt["i3d_took_s"] else "none finished"
+        every = f", a visitor's I3D answer every {lt['i3d_update_every_s']:.1f} s" if lt["i3d_update_every_s"] else ""
+        print(f"live tab, {lt['visitors']} visitor(s), I3D live: frame median {lt['median']:.1f} ms, p95 {lt['p95']:.1f} ms, "
+              f"{lt['fps']:.1f} frames/s per visitor; {lt['i3d_scorings']} I3D scorings ({took}){every}")  # fmt: skip
+    if "i3d_paths" in r:
+        print(f"\nI3D paths on the same clips ({s['i3d_frames']} frames), against the float32 eager reference:")
+        print(f"{'path':<10}{'median ms':>11}{'speed-up':>10}{'top-1 same':>12}{'max |logit diff|':>18}  engine")
+        for name, p in r["i3d_paths"].items():
+            print(f"{name:<10}{p['median_ms']:>11.1f}{p['speedup']:>9.2f}x{p['top1_agreement']:>12.0%}"
+                  f"{p['max_abs_logit_diff']:>18.2e}  {p['description']}")  # fmt: skip
+        print(f"fastest path that agrees with the reference: {r['i3d_fastest_agreeing_path']}; "
+              f"the pipeline (and the app) ran: {r['i3d_app_path']}")  # fmt: skip
+    print(f"peak RSS of this process (both models and the other I3D paths' copies): {r['peak_rss_mb']:.0f} MB")
     app = r.get("app")
     if app and "error" in app:
         print(f"app: {app['error']}")
@@ -312,6 +436,9 @@ _COMPARE_ROWS = [
     ("features", ("stages_ms", "features"), "ms"),
     ("BiGRU", ("stages_ms", "bigru"), "ms"),
     ("I3D, 64 frames", ("stages_ms", "i3d"), "ms"),
+    ("I3D: PyTorch float32 eager reference", ("stages_ms", "i3d_reference"), "ms"),
+    ("I3D: PyTorch fast path", ("stages_ms", "i3d_torch"), "ms"),
+    ("I3D: OpenVINO", ("stages_ms", "i3d_openvino"), "ms"),
     ("overlay encoding", ("stages_ms", "overlay"), "ms"),
     ("BiGRU answer after upload", ("stages_ms", "bigru_answer"), "ms"),
     ("both answers after upload", ("stages_ms", "both_answers"), "ms"),
@@ -336,6 +463,8 @@ def compare_markdown(before: dict, after: dict) -> str:
     for label, get in (
         ("live frames per second (median)", lambda r: f"{r['live']['fps']:.1f}"),
         ("live p95 frame latency", lambda r: f"{r['live']['p95']:.1f} ms"),
+        ("live tab with the I3D live: frames/s, p95", lambda r: f"{r['live_tab'][0]['fps']:.1f}, {r['live_tab'][0]['p95']:.1f} ms"),
+        ("same, two visitors at once (each)", lambda r: f"{r['live_tab'][1]['fps']:.1f}, {r['live_tab'][1]['p95']:.1f} ms"),
         ("model load", lambda r: f"{r['model_load_s']:.2f} s"),
         ("peak RSS, benchmark process", lambda r: f"{r['peak_rss_mb']:.0f} MB"),
         ("app start-up to first page", lambda r: f"{r['app']['startup_s']:.2f} s"),
@@ -346,7 +475,7 @@ def compare_markdown(before: dict, after: dict) -> str:
         for r in (before, after):
             try:
                 values.append(get(r))
-            except (KeyError, TypeError):
+            except (KeyError, TypeError, IndexError):
                 values.append("–")
         lines.append(f"| {label} | {values[0]} | {values[1]} | |")
     for label, key in (("BiGRU top-1 as before, same clips", "bigru_top1"),

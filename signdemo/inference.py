@@ -169,7 +169,14 @@ class Recognizer:
         self.top_k = top_k
         self.i3d_reduce = i3d_reduce
         self.runtime = runtime
-        self.i3d_runner = I3DRunner(i3d.model, runtime) if i3d is not None else None
+        #: Warm MediaPipe graphs of the landmark workers (None: a fresh graph per clip).
+        self.graphs = None
+        if runtime.warm_graphs and bigru is not None:
+            from signdemo.landmarks import GraphPool
+
+            self.graphs = GraphPool(keep=runtime.landmark_workers, face_mesh=runtime.face_mesh)
+        crop = self.i3d_config.crop if i3d is not None else 224
+        self.i3d_runner = I3DRunner(i3d.model, runtime, input_size=(crop, crop)) if i3d is not None else None
 
     @classmethod
     def from_defaults(
@@ -185,6 +192,27 @@ class Recognizer:
             return load_bundle(source) if source else resolve_bundle(arch)
 
         return cls(get(BIGRU, bigru), get(I3D, i3d), **kwargs)
+
+    def warm_up(self) -> dict[str, float]:
+        """Pay the first-call costs before the first visitor does: the landmark graphs are made
+        and kept, each model runs once on zeros. Returns seconds per part."""
+        spent = {}
+        t = time.perf_counter()
+        if self.graphs is not None:
+            self.graphs.warm(self.runtime.landmark_workers)
+            spent["graphs"] = time.perf_counter() - t
+        if self.bigru is not None:
+            t = time.perf_counter()
+            self.predict_features(np.zeros((self.feature_config.num_frames, self.bigru.model_args.get("input_dim", 450)),
+                                           np.float32))  # fmt: skip
+            spent["bigru"] = time.perf_counter() - t
+        if self.i3d is not None:
+            t = time.perf_counter()
+            cfg = self.i3d_config
+            self.i3d_runner(torch.zeros(1, 3, cfg.num_frames, cfg.crop, cfg.crop))
+            spent["i3d"] = time.perf_counter() - t
+        log.info("warmed up: %s", ", ".join(f"{k} {v:.2f} s" for k, v in spent.items()))
+        return spent
 
     # ---------------------------------------------------------------- preprocessing from bundles
 
@@ -260,8 +288,10 @@ class Recognizer:
         idx = frame_indices(len(frames), cfg)
         return preprocess_clip(frames, cfg, indices=idx), idx
 
-    def predict_frames(self, frames: np.ndarray, source_indices: np.ndarray | None = None) -> Prediction:
-        """I3D on decoded BGR frames (T, H, W, 3); samples and preprocesses per the bundle."""
+    def predict_frames(self, frames: np.ndarray, source_indices: np.ndarray | None = None, *,
+                       threads: int | None = None) -> Prediction:  # fmt: skip
+        """I3D on decoded BGR frames (T, H, W, 3); samples and preprocesses per the bundle.
+        threads: CPU threads of the I3D for this call (see `I3DRunner.__call__`)."""
         from signdemo.models.i3d import clip_scores
 
         if self.i3d is None:
@@ -269,7 +299,7 @@ class Recognizer:
         t0 = time.perf_counter()
         x, idx = self.i3d_input(frames)  # (1, 3, T, 224, 224)
         t1 = time.perf_counter()
-        logits_t = self.i3d_runner(x)  # (1, C, T')
+        logits_t = self.i3d_runner(x, threads=threads)  # (1, C, T')
         t2 = time.perf_counter()
         per_time = torch.softmax(logits_t[0].float().transpose(0, 1), dim=1).numpy()  # (T', C)
         # WLASL's evaluation takes the max over time of the per-time logits.
@@ -299,10 +329,9 @@ class Recognizer:
         """MediaPipe landmarks of a decoded clip at the configured extraction rate."""
         pos = clip.subsample(self.extraction_fps)
         fps = clip.fps * len(pos) / max(len(clip), 1)
+        options = {"pool": self.graphs} if self.graphs is not None else {"face_mesh": self.runtime.face_mesh}
         return extract_landmarks_parallel(
-            clip.frames[pos], clip.source_indices[pos], fps, workers=self.runtime.landmark_workers,
-            face_mesh=self.runtime.face_mesh,
-        )
+            clip.frames[pos], clip.source_indices[pos], fps, workers=self.runtime.landmark_workers, **options)
 
     def recognize_stream(
         self,

@@ -16,12 +16,14 @@ signer's own hands. A part MediaPipe did not find is all zeros with its `present
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 import cv2
 import numpy as np
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Landmarks", "HolisticExtractor", "extract_landmarks", "extract_clip_landmarks"]
+__all__ = ["Landmarks", "HolisticExtractor", "GraphPool", "extract_landmarks", "extract_clip_landmarks"]
 
 #: MediaPipe result attribute of each schema part.
 _RESULT_FIELDS: dict[str, str] = {
@@ -313,18 +315,84 @@ class HolisticExtractor:
         self.close()
 
 
+#: A black frame: fed to a graph after a clip, it loses every tracked landmark (nothing to track),
+#: which resets the landmark smoothing, so the next clip starts as on a new graph.
+_CLEAR_FRAME = np.zeros((64, 64, 3), dtype=np.uint8)
+
+
+class GraphPool:
+    """Holistic graphs kept warm between clips, shared by threads (each graph by one at a time).
+
+    A new graph's first frame costs a few hundred ms more than a later clip's first frame (MediaPipe
+    sets up its TFLite interpreters then); a graph handed back is cleared with a black frame, after
+    which the next clip's landmarks are bit-identical to a fresh graph's (`tests/test_landmarks.py`).
+    At most `keep` idle graphs are kept; more are created while more clips are in flight.
+    `holistic_options` go to each `HolisticExtractor`.
+    """
+
+    def __init__(self, keep: int = 2, **holistic_options: Any) -> None:
+        self.keep = keep
+        self.options = holistic_options
+        self._idle: list[HolisticExtractor] = []
+        self._lock = threading.Lock()
+        self.created = 0  # graphs made so far (a count for tests and logs)
+
+    @contextlib.contextmanager
+    def graph(self) -> Iterator[HolisticExtractor]:
+        """A cleared graph for one clip, handed back (cleared) on exit."""
+        with self._lock:
+            extractor = self._idle.pop() if self._idle else None
+        if extractor is None:
+            extractor = HolisticExtractor(**self.options)
+            with self._lock:
+                self.created += 1
+        try:
+            yield extractor
+        finally:
+            self._give_back(extractor)
+
+    def _give_back(self, extractor: HolisticExtractor) -> None:
+        try:
+            extractor.process(_CLEAR_FRAME)
+        except Exception:  # noqa: BLE001 - a graph that fails to clear is not reused
+            logger.exception("a MediaPipe graph failed to clear; closing it")
+            extractor.close()
+            return
+        with self._lock:
+            if len(self._idle) < self.keep:
+                self._idle.append(extractor)
+                return
+        extractor.close()
+
+    def warm(self, n: int | None = None) -> None:
+        """Create graphs until `n` (default `keep`) are idle, each run once (clears it)."""
+        with contextlib.ExitStack() as stack:
+            for _ in range(max(0, (n or self.keep) - len(self._idle))):
+                stack.enter_context(self.graph())
+
+    def close(self) -> None:
+        """Close every idle graph."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for extractor in idle:
+            extractor.close()
+
+
 def extract_landmarks(
     frames: np.ndarray,
     frame_indices: np.ndarray | None = None,
     fps: float = 30.0,
+    *,
+    pool: GraphPool | None = None,
     **holistic_options: Any,
 ) -> Landmarks:
-    """Run a fresh Holistic graph over the frames of one clip, in order.
+    """Run a Holistic graph over the frames of one clip, in order: a fresh one, or a warm one of `pool`.
 
     frames: (T, H, W, 3) uint8 BGR (or a sequence of such frames), unmirrored.
     frame_indices: (T,) source-video index of each frame; default 0..T-1.
     fps: rate of `frames` (recorded in the result).
-    holistic_options: keyword arguments of `HolisticExtractor`.
+    pool: where to take the graph from (its own options apply); else a new graph with
+        `holistic_options` (keyword arguments of `HolisticExtractor`), closed afterwards.
     """
     if len(frames) == 0:
         raise ValueError("extract_landmarks needs at least one frame")
@@ -337,7 +405,7 @@ def extract_landmarks(
     points = np.zeros((n, schema.NUM_POINTS, schema.NUM_COORDS), dtype=np.float32)  # (T, 75, 3)
     present = np.zeros((n, len(schema.PART_NAMES)), dtype=bool)  # (T, 3)
     start = time.perf_counter()
-    with HolisticExtractor(**holistic_options) as extractor:
+    with pool.graph() if pool is not None else HolisticExtractor(**holistic_options) as extractor:
         for t, frame in enumerate(frames):
             points[t], present[t] = extractor.process(frame)
     elapsed = time.perf_counter() - start

@@ -1,9 +1,15 @@
 """How the models run on this machine: precision, memory format, threads, parallel landmarks.
 
-Two paths for the I3D, so every speed-up can be checked against a plain one:
-- the reference path: float32, eager, contiguous tensors (`I3DRunner(model, fast=False)`);
-- the fast path: inference mode, channels-last 3D, bfloat16 autocast where the CPU supports it
-  (AVX512-BF16 or AMX), optionally `torch.compile`.
+Three paths for the I3D, so every speed-up can be checked against a plain one:
+- the reference path: PyTorch, float32, eager, contiguous tensors (`RuntimeOptions.reference()`);
+- the PyTorch fast path: inference mode, BatchNorm folded, channels-last 3D, bfloat16 autocast
+  where the CPU supports it (AVX512-BF16 or AMX), optionally `torch.compile`;
+- OpenVINO (`signdemo.openvino_i3d`): the network converted once per set of weights (cached on
+  disk), float32, on OpenVINO's CPU runtime. In `python -m signdemo.bench` it is 2-3x the PyTorch
+  reference with the same top-1 and logits within 1e-4, so it is what the app runs wherever the
+  `openvino` package is installed (`i3d_backend="auto"`); PyTorch is the fallback.
+
+`RuntimeOptions` decides which path runs; `I3DRunner` runs it.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from torch import nn
 log = logging.getLogger(__name__)
 
 Precision = Literal["auto", "float32", "bfloat16"]
+Backend = Literal["auto", "openvino", "torch"]
 
 
 def cpu_supports_bf16() -> bool:
@@ -123,8 +130,17 @@ class RuntimeOptions:
     bigru_threads: int = 1
     #: run MediaPipe's face mesh too (the graph as shipped); the schema does not use it
     face_mesh: bool = False
+    #: keep the MediaPipe graphs between clips (`landmarks.GraphPool`: same landmarks, no set-up per clip)
+    warm_graphs: bool = True
     #: I3D: a private inference copy with BatchNorm folded into the convolutions (`fuse_for_inference`)
     fuse: bool = True
+    #: I3D engine: "openvino", "torch", or "auto" (OpenVINO when installed, else PyTorch). The
+    #: SIGNDEMO_I3D_BACKEND environment variable overrides "auto".
+    i3d_backend: Backend = "auto"
+
+    def __post_init__(self) -> None:
+        if self.i3d_backend not in ("auto", "openvino", "torch"):
+            raise ValueError(f"i3d_backend must be 'auto', 'openvino' or 'torch', got {self.i3d_backend!r}")
 
     @property
     def use_bf16(self) -> bool:
@@ -134,10 +150,27 @@ class RuntimeOptions:
             return True
         return self.precision == "auto" and torch.device("cpu").type == "cpu" and cpu_supports_bf16()
 
+    @property
+    def backend(self) -> str:
+        """The I3D engine these options run: "openvino" or "torch" (the reference is always torch)."""
+        if not self.fast:
+            return "torch"
+        wanted = self.i3d_backend
+        if wanted == "auto":
+            wanted = os.environ.get("SIGNDEMO_I3D_BACKEND") or "auto"
+            if wanted not in ("auto", "openvino", "torch"):
+                raise ValueError(f"SIGNDEMO_I3D_BACKEND must be 'auto', 'openvino' or 'torch', got {wanted!r}")
+        if wanted == "auto":
+            from signdemo.openvino_i3d import openvino_available
+
+            # torch.compile and bfloat16 asked for by name are PyTorch speed-ups: keep PyTorch then.
+            wanted = "openvino" if openvino_available() and not self.compile and self.precision != "bfloat16" else "torch"
+        return wanted
+
     @classmethod
     def reference(cls) -> "RuntimeOptions":
         return cls(fast=False, precision="float32", channels_last=False, compile=False, landmark_workers=1,
-                   bigru_threads=0, face_mesh=True, fuse=False)
+                   bigru_threads=0, face_mesh=True, fuse=False, i3d_backend="torch", warm_graphs=False)
 
 
 def _is_channels_last_3d(model: nn.Module) -> bool:
@@ -152,16 +185,31 @@ def _is_channels_last_3d(model: nn.Module) -> bool:
 class I3DRunner:
     """Runs a (shared, read-only) I3D on preprocessed clips with the chosen options.
 
-    The fast path runs a private copy with BatchNorm folded into the convolutions (`fuse`); else the
-    model is converted to channels-last once (a model already converted, e.g. by another runner over
-    the same shared model, is left untouched); `__call__` is thread-safe for inference.
+    OpenVINO (`options.backend == "openvino"`, InceptionI3d models): the model converted for clips
+    of `input_size` (height, width), or read from the conversion cache. A conversion that fails
+    under `i3d_backend="auto"` is logged and PyTorch runs instead; named explicitly, it raises.
+    PyTorch: the fast path runs a private copy with BatchNorm folded into the convolutions (`fuse`);
+    else the model is converted to channels-last once (a model already converted, e.g. by another
+    runner over the same shared model, is left untouched). `__call__` is thread-safe for inference.
     """
 
-    def __init__(self, model: nn.Module, options: RuntimeOptions = RuntimeOptions()) -> None:
+    def __init__(self, model: nn.Module, options: RuntimeOptions = RuntimeOptions(), *,
+                 input_size: tuple[int, int] = (224, 224)) -> None:  # fmt: skip
         from signdemo.models.i3d import InceptionI3d, fuse_for_inference
 
         self.options = options
         self.model = model.eval()
+        self.openvino = None
+        if options.backend == "openvino" and isinstance(model, InceptionI3d):
+            from signdemo.openvino_i3d import OpenVINOI3D
+
+            try:
+                self.openvino = OpenVINOI3D(self.model, input_size=input_size)
+                return
+            except Exception as exc:  # noqa: BLE001 - any conversion failure: PyTorch still answers
+                if options.i3d_backend == "openvino" or os.environ.get("SIGNDEMO_I3D_BACKEND") == "openvino":
+                    raise
+                log.warning("OpenVINO I3D unavailable (%s: %s); running the I3D with PyTorch", type(exc).__name__, exc)
         if options.fast and options.fuse and isinstance(model, InceptionI3d):
             self.model = fuse_for_inference(self.model)
             if options.use_bf16:  # autocast would cast the weights on every call
@@ -173,8 +221,15 @@ class I3DRunner:
             self._forward = torch.compile(self.model, dynamic=True)
 
     @property
+    def backend(self) -> str:
+        """"openvino" or "torch": what this runner actually runs."""
+        return "openvino" if self.openvino is not None else "torch"
+
+    @property
     def description(self) -> str:
         o = self.options
+        if self.openvino is not None:
+            return "OpenVINO float32"
         if not o.fast:
             return "float32 eager (reference)"
         parts = ["bfloat16 autocast" if o.use_bf16 else "float32"]
@@ -184,8 +239,13 @@ class I3DRunner:
         return ", ".join(parts)
 
     @torch.inference_mode()
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, T, H, W) float32 -> per-time logits (B, C, T') float32."""
+    def __call__(self, x: torch.Tensor, *, threads: int | None = None) -> torch.Tensor:
+        """(B, 3, T, H, W) float32 -> per-time logits (B, C, T') float32.
+
+        threads: CPU threads for this call on OpenVINO (e.g. 1 for the live tab, so the webcam
+        overlay keeps a core); PyTorch's thread setting is process-wide, so it ignores it."""
+        if self.openvino is not None:
+            return self.openvino(x, threads=threads)
         if self.options.fast and self.options.channels_last:
             x = x.contiguous(memory_format=torch.channels_last_3d)
         if self.options.use_bf16:
@@ -196,26 +256,27 @@ class I3DRunner:
 
 def extract_landmarks_parallel(
     frames: np.ndarray, frame_indices: np.ndarray, fps: float, workers: int = 2, min_chunk: int = 12,
-    **holistic_options,
+    *, pool=None, **holistic_options,
 ):
     """MediaPipe landmarks of one clip on `workers` contiguous chunks at once, one graph each.
 
     Each chunk keeps its own tracking (its first frame runs detection); the MediaPipe graphs
     release the GIL while they compute, so threads use all cores. Chunks shorter than
-    `min_chunk` frames are not worth a second graph. `holistic_options` go to each
-    `HolisticExtractor`. Returns one `Landmarks`.
+    `min_chunk` frames are not worth a second graph. The graphs come from `pool` (a
+    `landmarks.GraphPool`, kept warm between clips) or are made afresh with `holistic_options`
+    (keyword arguments of `HolisticExtractor`). Returns one `Landmarks`.
     """
     from signdemo.landmarks import Landmarks, extract_landmarks
 
     n = len(frames)
     workers = max(1, min(workers, n // max(min_chunk, 1)))
     if workers == 1:
-        return extract_landmarks(frames, frame_indices=frame_indices, fps=fps, **holistic_options)
+        return extract_landmarks(frames, frame_indices=frame_indices, fps=fps, pool=pool, **holistic_options)
     bounds = np.linspace(0, n, workers + 1).round().astype(int)
     chunks = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
-    with ThreadPoolExecutor(workers, thread_name_prefix="landmarks") as pool:
-        parts = list(pool.map(
-            lambda s: extract_landmarks(frames[s], frame_indices=frame_indices[s], fps=fps, **holistic_options), chunks))
+    with ThreadPoolExecutor(workers, thread_name_prefix="landmarks") as threads:
+        parts = list(threads.map(lambda s: extract_landmarks(
+            frames[s], frame_indices=frame_indices[s], fps=fps, pool=pool, **holistic_options), chunks))
     return Landmarks(
         np.concatenate([p.points for p in parts]),
         np.concatenate([p.present for p in parts]),

@@ -16,7 +16,7 @@ import pytest
 from _app_helpers import LABELS, WLASL_CLIP, make_keypoint_set, make_weights_dir, write_clip
 from signdemo.ui import cards, inspection, outputs, plots
 from signdemo.ui.handlers import Handlers, prepare_examples_cache
-from signdemo.ui.live import LiveSession
+from signdemo.ui.live import MIN_I3D_FRAMES, LiveSession
 from signdemo.ui.store import DEMO_LABEL, ModelStore
 from signdemo.ui.training import discover_scripts
 from signdemo.video import probe, read_clip
@@ -259,21 +259,35 @@ def test_live_session_unmirrors_for_the_model_and_releases_its_graph():
     assert session.closed
 
 
-def test_live_step_predicts_on_the_window(store):
+def test_live_step_predicts_on_the_window_and_the_i3d_scores_on_its_own(store):
+    from concurrent.futures import ThreadPoolExecutor
+
     clock = [0.0]
-    session = LiveSession(clock=lambda: clock[0], extractor_factory=_FakeGraph, predict_every_s=0.4)
-    recognizer = store.recognizer()
-    frame = np.zeros((120, 160, 3), np.uint8)
-    frame[50:60, 70:80] = (255, 0, 0)
-    updates = []
-    for _ in range(12):
-        clock[0] += 0.2
-        updates.append(session.step(frame, recognizer))
+    with ThreadPoolExecutor(1) as executor:
+        session = LiveSession(clock=lambda: clock[0], extractor_factory=_FakeGraph, predict_every_s=0.4,
+                              i3d_every_s=0.95, i3d_window_s=2.0, i3d_executor=executor)  # fmt: skip
+        recognizer = store.recognizer()
+        frame = np.zeros((120, 160, 3), np.uint8)
+        frame[50:60, 70:80] = (255, 0, 0)
+        updates, started = [], 0
+        for _ in range(16):
+            clock[0] += 0.2
+            updates.append(session.step(frame, recognizer))
+            if session.i3d_pending is not None:
+                started += 1
+                session.i3d_pending.result(timeout=120)  # the scoring runs beside the stream; here, in step
     made = [u for u in updates if u.prediction is not None]
-    assert 3 <= len(made) <= 6  # every 0.4 s once 6 frames are in
+    assert 5 <= len(made) <= 8  # every 0.4 s once 6 frames are in
     assert made[-1].seconds_ago.shape == (200,) and np.nanmax(made[-1].seconds_ago) <= 3.0
     assert "frames/s" in updates[-1].status
-    assert session.score_i3d(recognizer).labels[0] in LABELS
+    # The I3D: started once 6 frames were in (t = 1.2 s), then about every second, without a request;
+    # each result is handed over once, by the next frame's update, and covers the last 2 s only.
+    scored = [u.i3d for u in updates if u.i3d is not None]
+    assert started == 3 and len(scored) == 2  # the third is handed over by the next frame
+    for i3d in scored:
+        assert i3d.message is None and i3d.prediction.labels[0] in LABELS
+        assert MIN_I3D_FRAMES <= i3d.frames <= 11 and i3d.prediction.time_scores.ndim == 2
+    assert session.score_i3d(recognizer).labels[0] in LABELS  # the whole window, on the caller's thread
 
 
 def test_training_scripts_are_listed():

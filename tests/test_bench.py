@@ -26,7 +26,7 @@ def test_fast_settings_and_baseline_report_every_stage_and_agree(capsys):
 
     s = fast["settings"]
     assert (s["baseline"], s["face_mesh"], s["landmark_workers"], s["extraction_fps"]) == (False, False, 2, 15.0)
-    assert "bfloat16" in s["i3d_fast_path"] or "float32" in s["i3d_fast_path"]
+    assert s["i3d_fast_path"] == "OpenVINO float32"
     for stage in ("decode", "landmarks_per_frame", "landmarks_per_source_frame", "features", "bigru", "i3d",
                   "i3d_reference", "overlay", "i3d_beside_overlay", "bigru_answer", "both_answers"):  # fmt: skip
         assert fast["stages_ms"][stage]["n"] == 1, stage
@@ -37,11 +37,22 @@ def test_fast_settings_and_baseline_report_every_stage_and_agree(capsys):
     assert st["both_answers"]["median"] > st["bigru_answer"]["median"]
     check = fast["i3d_fast_vs_reference"]
     assert check["top1_agreement"] == 1.0 and check["max_abs_logit_diff"] < 0.5
+    # The three I3D paths on the same clip; the pipeline ran one of them, the fastest that agrees.
+    paths = fast["i3d_paths"]
+    assert set(paths) == {"reference", "torch", "openvino"} and fast["i3d_app_path"] == "openvino"
+    assert paths["reference"]["max_abs_logit_diff"] == 0 and paths["reference"]["speedup"] == 1.0
+    for name in ("torch", "openvino"):
+        assert paths[name]["top1_agreement"] == 1.0 and paths[name]["max_abs_logit_diff"] < 1e-3, name
+        assert st[f"i3d_{name}"]["n"] == 1, name
+    assert fast["i3d_fastest_agreeing_path"] == min(("torch", "openvino"), key=lambda n: paths[n]["median_ms"])
     assert fast["live"]["n"] == 5 and fast["peak_rss_mb"] > 0
+    one, two = fast["live_tab"]  # the live tab's work with the I3D live, one and two visitors
+    assert (one["visitors"], two["visitors"]) == (1, 2) and one["n"] == 5 and two["n"] == 10
     app = fast["app"]  # the app as served: start-up, one answer through /recognize, its memory
     assert "error" not in app, app
     assert app["startup_s"] > 0 and len(app["answer_s"]) == 1 and app["peak_rss_mb"] >= app["idle_rss_mb"] > 0
 
+    assert base["live_tab"] == [] and "i3d_paths" not in base
     b = base["settings"]
     assert (b["baseline"], b["face_mesh"], b["landmark_workers"], b["extraction_fps"]) == (True, True, 1, None)
     assert b["i3d_fast_path"] == "float32 eager (reference)"

@@ -107,7 +107,7 @@ def test_unreadable_clip_raises_typed_error(recognizer, tmp_path):
 
 
 def test_fast_i3d_path_matches_reference():
-    """Each speed-up keeps the answers: float32 channels-last within 1e-4 of the eager reference;
+    """Each PyTorch speed-up keeps the answers (OpenVINO: tests/test_openvino_i3d.py): float32 channels-last within 1e-4 of the eager reference;
     bfloat16 autocast (where the CPU has it) within 0.2 on logits of ~2 and the same top-1."""
     sd = torch.load(need_shared("fixtures", "i3d_reference", "i3d_wlasl100_random_fp16.pt"), weights_only=True)
     io = torch.load(need_shared("fixtures", "i3d_reference", "i3d_reference_io.pt"), weights_only=True)
@@ -119,7 +119,7 @@ def test_fast_i3d_path_matches_reference():
         models.append(m.eval())
     ref = I3DRunner(models[0], RuntimeOptions.reference())(x)
     assert (ref - io["logits"]).abs().max() < 1e-4
-    cl = I3DRunner(models[1], RuntimeOptions(precision="float32"))(x)
+    cl = I3DRunner(models[1], RuntimeOptions(precision="float32", i3d_backend="torch"))(x)
     assert (cl - ref).abs().max() < 1e-4
     if RuntimeOptions().use_bf16:
         bf = I3DRunner(models[1], RuntimeOptions(precision="bfloat16"))(x)

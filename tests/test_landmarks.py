@@ -280,3 +280,23 @@ def test_graph_without_face_mesh_gives_the_same_pose_and_hands(name):
     assert present[:, POSE].mean() >= 0.9 and present[:, 1:].any()  # there is something to compare
     # Measured: bit-identical on both clips (the face mesh feeds nothing the schema uses).
     np.testing.assert_allclose(points, points_ref, atol=1e-6)
+
+
+def test_warm_graph_gives_a_fresh_graphs_landmarks():
+    """A pooled graph, cleared after each clip, gives the next clip (of any size) exactly the
+    landmarks of a new graph, and the pool reuses it instead of making another."""
+    from signdemo.landmarks import GraphPool
+
+    clips = []
+    for name in ("01422.mp4", "17356.mp4"):  # 640x480 and 288x192
+        clip = read_clip(need_shared("data", "wlasl_clips", name))
+        clips.append(clip.frames[clip.subsample(15)][:16])
+    fresh = [extract_landmarks(frames) for frames in clips]
+    pool = GraphPool(keep=1)
+    try:
+        for k in (0, 1, 0):
+            warm = extract_landmarks(clips[k], pool=pool)
+            assert np.array_equal(warm.points, fresh[k].points) and np.array_equal(warm.present, fresh[k].present), k
+        assert pool.created == 1
+    finally:
+        pool.close()

@@ -24,7 +24,7 @@ import numpy as np
 from signdemo.errors import SigndemoError
 from signdemo.runtime import release_memory
 from signdemo.ui import cards, inspection, plots, results, training
-from signdemo.ui.live import LiveSession
+from signdemo.ui.live import LiveI3D, LiveSession
 from signdemo.ui.outputs import output_dir
 from signdemo.ui.store import MODEL_TITLES, ModelStore, Selection
 from signdemo.weights import ARCHITECTURES, BIGRU, I3D
@@ -207,33 +207,33 @@ class Handlers:
     # ------------------------------------------------------------------ live
 
     def live_step(self, frame: np.ndarray | None, session: LiveSession | None, selection: Selection | None) -> tuple:
-        """Outputs: overlaid frame, rolling top-5, attention figure, status line, session state."""
+        """Outputs: overlaid frame, rolling top-5, attention figure, status line, I3D top-5, I3D
+        line, session state. The I3D outputs change only when a scoring of the last seconds finished."""
         if frame is None:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), session
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), session
         if session is None or session.closed:
             session = LiveSession(mirrored=True)
         recognizer = self.store.recognizer(selection)
         try:
             update = session.step(frame, recognizer)
         except SigndemoError as exc:
-            return gr.skip(), gr.skip(), gr.skip(), f"⚠️ {exc}", session
+            return gr.skip(), gr.skip(), gr.skip(), f"⚠️ {exc}", gr.skip(), gr.skip(), session
         status = update.status + (f" · {update.message}" if update.message else "")
+        i3d_top, i3d_line = self._live_i3d_outputs(update.i3d, recognizer)
         if update.prediction is None:
-            return update.display, gr.skip(), gr.skip(), status, session
+            return update.display, gr.skip(), gr.skip(), status, i3d_top, i3d_line, session
         figure = plots.live_attention_figure(update.prediction.attention, update.seconds_ago)
-        return update.display, results.top_dict(update.prediction), figure, status, session
+        return update.display, results.top_dict(update.prediction), figure, status, i3d_top, i3d_line, session
 
-    @user_errors
-    def live_i3d(self, session: LiveSession | None, selection: Selection | None) -> tuple:
-        """Outputs: the I3D's top-5 on the last seconds, and a line saying what was scored."""
-        if session is None or session.closed:
-            raise gr.Error("Start the webcam first: the I3D scores the last seconds of the live stream.")
-        recognizer = self.store.recognizer(selection)
-        pred = session.score_i3d(recognizer)
-        n = len(pred.frame_indices) if pred.frame_indices is not None else 0
-        line = (f"I3D on the last {session.window_s:.0f} s ({n} frames) in "
-                f"{pred.timings_ms.get('i3d', 0) / 1000:.1f} s · {cards.weights_line(recognizer.i3d)}")  # fmt: skip
-        return results.top_dict(pred), line
+    @staticmethod
+    def _live_i3d_outputs(i3d: LiveI3D | None, recognizer) -> tuple:
+        if i3d is None:
+            return gr.skip(), gr.skip()
+        if i3d.prediction is None:
+            return gr.skip(), f"⚠️ I3D: {i3d.message}"
+        line = (f"I3D on the last {i3d.window_s:.0f} s ({i3d.frames} frames), scored in {i3d.took_s:.1f} s; "
+                f"rescored on its own every {max(1.0, i3d.took_s):.0f} s or so · {cards.weights_line(recognizer.i3d)}")  # fmt: skip
+        return results.top_dict(i3d.prediction), line
 
     def live_stop(self, session: LiveSession | None) -> None:
         """The webcam stopped: release this session's graph now rather than at its time to live."""

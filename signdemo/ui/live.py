@@ -11,17 +11,23 @@ selfie view the user is looking at (landmark x mirrored onto the received frame)
 moves with the user; the legend still names the signer's own hands.
 
 Timing: frames are stamped when they arrive. The rolling BiGRU prediction covers the frames of the
-last `window_s` seconds and is recomputed every `predict_every_s`; the I3D is run only on request
-(it takes seconds on a CPU) on the frames of the same window.
+last `window_s` seconds and is recomputed every `predict_every_s`, on the stream's own thread. The I3D
+scores the frames of the last `i3d_window_s` seconds on its own every `i3d_every_s` (start to
+start; later when a scoring takes longer), off the stream: on one worker thread shared by every
+live session, so the overlay keeps its frames coming while the I3D works, and each session has at
+most one scoring queued or running. With two visitors live, their scorings take turns on that
+thread: each sees its I3D answer refreshed about half as often, while both overlays share the CPU.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import weakref
 from collections import deque
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -40,7 +46,23 @@ MIN_ROWS = 6
 #: gradio does with the state (it keeps a closed tab's state for an hour).
 IDLE_RELEASE_S = 30.0
 
+#: Fewest frames in the I3D's window worth scoring (the I3D repeats frames up to its minimum).
+MIN_I3D_FRAMES = 6
+#: CPU threads of a live I3D scoring (OpenVINO): on a 2-core machine the overlay keeps the other core.
+LIVE_I3D_THREADS = int(os.environ.get("SIGNDEMO_LIVE_I3D_THREADS", "1")) or None
+
 _sessions: "weakref.WeakSet[LiveSession]" = weakref.WeakSet()
+_i3d_worker: ThreadPoolExecutor | None = None
+_i3d_worker_lock = threading.Lock()
+
+
+def _shared_i3d_worker() -> ThreadPoolExecutor:
+    """The one thread every live session's I3D scoring runs on (made on first use)."""
+    global _i3d_worker
+    with _i3d_worker_lock:
+        if _i3d_worker is None:
+            _i3d_worker = ThreadPoolExecutor(1, thread_name_prefix="signdemo-live-i3d")
+        return _i3d_worker
 _reaper: threading.Thread | None = None
 _reaper_lock = threading.Lock()
 
@@ -63,6 +85,17 @@ def _register(session: "LiveSession") -> None:
 
 
 @dataclass
+class LiveI3D:
+    """One I3D scoring of the last seconds of a live stream."""
+
+    prediction: Prediction | None  # None when it could not score (`message` says why)
+    window_s: float  # seconds of stream scored
+    frames: int  # webcam frames in that window
+    took_s: float  # seconds the scoring took, sampling and preprocessing included
+    message: str | None = None
+
+
+@dataclass
 class LiveUpdate:
     """What one streamed frame produces for the page."""
 
@@ -71,6 +104,7 @@ class LiveUpdate:
     prediction: Prediction | None = None  # set when a new rolling prediction was made
     seconds_ago: np.ndarray | None = None  # (200,) age of each attention step's frame, with prediction
     message: str | None = None  # why there is no prediction (no person, too few frames, no weights)
+    i3d: LiveI3D | None = None  # set when an I3D scoring finished since the previous frame
 
 
 def _mirror_x(points: np.ndarray, present: np.ndarray) -> np.ndarray:
@@ -98,8 +132,18 @@ class LiveSession:
         idle_release_s: float = IDLE_RELEASE_S,
         clock: Callable[[], float] = time.monotonic,
         extractor_factory: Callable[[], object] | None = None,
+        i3d_window_s: float = 2.0,
+        i3d_every_s: float = 1.0,
+        i3d_executor: Executor | None = None,
     ) -> None:
+        """i3d_executor: where the I3D scorings run (default: the thread shared by all sessions)."""
         self.mirrored = mirrored
+        self.i3d_window_s = i3d_window_s
+        self.i3d_every_s = i3d_every_s
+        self._i3d_executor = i3d_executor
+        self._i3d_job: Future | None = None
+        self._i3d_started = -np.inf
+        self._i3d_lock = threading.Lock()  # two frames of one session may be handled at once
         self.idle_release_s = idle_release_s
         self.window_s = window_s
         self.predict_every_s = predict_every_s
@@ -210,20 +254,22 @@ class LiveSession:
     # ------------------------------------------------------------------ models
 
     def step(self, frame_rgb: np.ndarray, recognizer: Recognizer) -> LiveUpdate:
-        """Add a frame and, when due, recompute the rolling BiGRU prediction."""
+        """Add a frame; when due, recompute the rolling BiGRU prediction and start an I3D scoring;
+        hand over an I3D scoring that finished."""
         display, _, present = self.add_frame(frame_rgb)
+        i3d = self.poll_i3d(recognizer)
         found = [n.replace("_", " ") for n, p in zip(schema.PART_NAMES, present) if p]
         times, indices, _, points, pres = self.snapshot()
         status = (f"{self.rate():.1f} frames/s · window {times[-1] - times[0]:.1f} s ({len(times)} frames) · "
                   f"found: {', '.join(found) or 'nobody'}")  # fmt: skip
         now = self.clock()
         if now - self._last_prediction < self.predict_every_s:
-            return LiveUpdate(display, status)
+            return LiveUpdate(display, status, i3d=i3d)
         self._last_prediction = now
         if recognizer.bigru is None:
-            return LiveUpdate(display, status, message="No keypoint (BiGRU) weights are loaded.")
+            return LiveUpdate(display, status, message="No keypoint (BiGRU) weights are loaded.", i3d=i3d)
         if len(times) < MIN_ROWS:
-            return LiveUpdate(display, status, message="Collecting frames…")
+            return LiveUpdate(display, status, message="Collecting frames…", i3d=i3d)
         from signdemo.landmarks import Landmarks
 
         lm = Landmarks(points.astype(np.float32), pres, indices, self.rate() or 1.0, display.shape[1::-1])
@@ -231,24 +277,68 @@ class LiveSession:
             pred = recognizer.predict_landmarks(lm)
         except NoPersonDetectedError:
             if pres[:, 0].any():  # a body but no hand, for a model that reads the hands alone
-                return LiveUpdate(display, status, message="No hands in view: sign with your hands in the picture.")
-            return LiveUpdate(display, status, message="Nobody in view: step back so your head, shoulders and hands show.")
+                return LiveUpdate(display, status, i3d=i3d,
+                                  message="No hands in view: sign with your hands in the picture.")  # fmt: skip
+            return LiveUpdate(display, status, i3d=i3d,
+                              message="Nobody in view: step back so your head, shoulders and hands show.")  # fmt: skip
         ages = np.full(len(pred.attention_frames), np.nan)
         ok = pred.attention_frames >= 0
         pos = np.searchsorted(indices, pred.attention_frames[ok])
         ages[ok] = now - times[np.clip(pos, 0, len(times) - 1)]
-        return LiveUpdate(display, status, prediction=pred, seconds_ago=ages)
+        return LiveUpdate(display, status, prediction=pred, seconds_ago=ages, i3d=i3d)
+
+    # ------------------------------------------------------------------ the I3D, on its own
+
+    @property
+    def i3d_pending(self) -> Future | None:
+        """The I3D scoring queued or running for this session, if any."""
+        return self._i3d_job
+
+    def poll_i3d(self, recognizer: Recognizer) -> LiveI3D | None:
+        """The I3D scoring that finished since the last call (else None); starts the next one when
+        `i3d_every_s` has passed since the last start and the window holds enough frames."""
+        with self._i3d_lock:
+            done = None
+            if self._i3d_job is not None and self._i3d_job.done():
+                done, self._i3d_job = self._i3d_job.result(), None
+            now = self.clock()
+            if recognizer.i3d is None or self._i3d_job is not None or now - self._i3d_started < self.i3d_every_s:
+                return done
+            times, indices, frames, _, _ = self.snapshot()
+            recent = times >= now - self.i3d_window_s
+            if recent.sum() >= MIN_I3D_FRAMES:
+                self._i3d_started = now
+                picked = [f for f, keep in zip(frames, recent) if keep]
+                executor = self._i3d_executor or _shared_i3d_worker()
+                self._i3d_job = executor.submit(self._score_window, recognizer, picked, indices[recent])
+            return done
+
+    def _score_window(self, recognizer: Recognizer, frames: list[np.ndarray], indices: np.ndarray) -> LiveI3D:
+        t0 = time.perf_counter()
+        try:
+            pred, message = self._i3d_on(recognizer, frames, indices), None
+        except (SigndemoError, ValueError) as exc:
+            pred, message = None, str(exc)
+            log.warning("live I3D: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - off the stream's thread: report it, keep the overlay going
+            pred, message = None, f"the RGB model failed ({type(exc).__name__}); see the server log"
+            log.exception("live I3D scoring failed")
+        return LiveI3D(pred, self.i3d_window_s, len(frames), time.perf_counter() - t0, message)
+
+    @staticmethod
+    def _i3d_on(recognizer: Recognizer, frames: list[np.ndarray], indices: np.ndarray) -> Prediction:
+        h, w = frames[-1].shape[:2]  # the camera may have changed size mid-window
+        frames = [f if f.shape[:2] == (h, w) else cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames]
+        return recognizer.predict_frames(np.stack(frames), indices, threads=LIVE_I3D_THREADS)
 
     def score_i3d(self, recognizer: Recognizer) -> Prediction:
-        """The I3D on the frames of the current window (seconds on a CPU)."""
+        """The I3D on the frames of the whole current window, now, on the caller's thread."""
         if recognizer.i3d is None:
             raise SigndemoError("no I3D weights are loaded, so the last seconds cannot be scored with it")
         _, indices, frames, _, _ = self.snapshot()
         if len(frames) < 2:
-            raise SigndemoError("no webcam frames yet: start the webcam on the Live tab and sign, then press the button")
-        h, w = frames[-1].shape[:2]  # the camera may have changed size mid-window
-        frames = [f if f.shape[:2] == (h, w) else cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames]
-        return recognizer.predict_frames(np.stack(frames), indices)
+            raise SigndemoError("no webcam frames yet: start the webcam on the Live tab and sign")
+        return self._i3d_on(recognizer, frames, indices)
 
 
 def close_session(session: LiveSession | None) -> None:

@@ -14,8 +14,8 @@ cache keyed by source, so two sessions asking for the same bundle share one copy
 keeps the source string in its `gr.State`. Nothing here imports gradio.
 
 Requests never change a model: a `Recognizer` is built once per combination of bundles and shared
-(building one prepares the I3D for the fast path, converting its weights to channels-last: a
-one-time change made under a lock, never per request while another request runs the model).
+(building one prepares the I3D's engine, e.g. its OpenVINO conversion, once, under a lock, never per
+request while another request runs the model).
 """
 
 from __future__ import annotations
@@ -127,10 +127,18 @@ class ModelStore:
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
     def preload_in_background(self) -> threading.Thread:
-        """Start loading the defaults in a thread (at launch, so the first visitor does not wait)."""
-        thread = threading.Thread(target=self.defaults, name="signdemo-preload", daemon=True)
+        """Start loading the defaults in a thread (at launch, so the first visitor does not wait):
+        the bundles, then their shared `Recognizer` (the I3D converted or read from the cache),
+        then one warm-up call of each part (`Recognizer.warm_up`)."""
+        thread = threading.Thread(target=self._preload, name="signdemo-preload", daemon=True)
         thread.start()
         return thread
+
+    def _preload(self) -> None:
+        try:
+            self.recognizer().warm_up()
+        except Exception:  # noqa: BLE001 - the first request reports whatever is wrong, with the reason
+            log.exception("preloading the default models failed")
 
     def _load_defaults(self) -> Loaded:
         loaded = Loaded()

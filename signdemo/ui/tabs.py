@@ -90,7 +90,7 @@ def recognise_tab(h: Handlers, store: ModelStore, selection: gr.State, examples_
 
 
 def live_tab(h: Handlers, selection: gr.State) -> None:
-    """The webcam streamed frame by frame: overlay and the rolling keypoint answer."""
+    """The webcam streamed frame by frame: overlay, the rolling keypoint answer, the I3D on its own."""
     with gr.Tab("Live webcam", id="live"):
         gr.Markdown(texts.LIVE)
         with gr.Row():
@@ -103,19 +103,16 @@ def live_tab(h: Handlers, selection: gr.State) -> None:
                 live_top = gr.Label(num_top_classes=5, label="keypoint model, last 3 s", elem_id="live-top")
                 live_status = gr.Markdown(elem_id="live-status")
             live_attention = gr.Plot(label="attention", elem_id="live-attention")
-        with gr.Row():
-            live_i3d_btn = gr.Button("Score the last 3 s with the I3D", elem_id="live-i3d-btn")
-            with gr.Column(scale=2):
-                live_i3d_top = gr.Label(num_top_classes=5, label="RGB model on the last 3 s", elem_id="live-i3d-top")
-                live_i3d_md = gr.Markdown()
+            with gr.Column(scale=2):  # the I3D scores the last 2 s on its own, beside the keypoint answer
+                live_i3d_top = gr.Label(num_top_classes=5, label="RGB model, last 2 s", elem_id="live-i3d-top")
+                live_i3d_md = gr.Markdown(elem_id="live-i3d-status")
         live_state = gr.State(None, time_to_live=600, delete_callback=close_session)
 
-    cam.stream(h.live_step, [cam, live_state, selection], [live_view, live_top, live_attention, live_status, live_state],
+    cam.stream(h.live_step, [cam, live_state, selection],
+               [live_view, live_top, live_attention, live_status, live_i3d_top, live_i3d_md, live_state],
                stream_every=0.2, time_limit=300, concurrency_limit=2, concurrency_id="live",
                show_progress="hidden", api_visibility="private")  # fmt: skip
     cam.clear(h.live_stop, [live_state], [live_state], **LIGHT)
-    live_i3d_btn.click(h.live_i3d, [live_state, selection], [live_i3d_top, live_i3d_md], concurrency_id="heavy",
-                       api_visibility="private")  # fmt: skip
 
 
 def inspect_tab(h: Handlers, selection: gr.State, allow_local_paths: bool) -> None:

@@ -29,8 +29,8 @@ RECOGNISE = (
 LIVE = (
     "Start the webcam and sign. Every frame goes through MediaPipe (your own graph, for this tab "
     "only); the keypoint model re-scores the last few seconds a few times a second. The image on the "
-    "right is drawn in the same selfie view as your preview; the models see it unmirrored. The I3D "
-    "is too slow for live use on a CPU: press the button to score the last seconds with it. Nothing "
+    "right is drawn in the same selfie view as your preview; the models see it unmirrored. The RGB "
+    "model (I3D) scores the last 2 s on its own about once a second, beside the overlay. Nothing "
     "is recorded or shared with other visitors; your frames are dropped when you close the tab."
 )
 

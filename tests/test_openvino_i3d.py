@@ -1,0 +1,146 @@
+"""The OpenVINO I3D: the reference fixture's logits, every clip length, the on-disk cache, threads,
+and the choice of backend in `RuntimeOptions`."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from _paths import need_shared
+from signdemo.models.i3d import InceptionI3d, _same_padding
+from signdemo.runtime import I3DRunner, RuntimeOptions
+
+ov_i3d = pytest.importorskip("signdemo.openvino_i3d")
+pytest.importorskip("openvino", reason="the OpenVINO backend needs the openvino package (requirements.txt)")
+
+
+@pytest.fixture(scope="module")
+def fixture_model():
+    """The shared reference I3D (100 classes, calibrated random weights) and its recorded input/output."""
+    sd = torch.load(need_shared("fixtures", "i3d_reference", "i3d_wlasl100_random_fp16.pt"), weights_only=True)
+    io = torch.load(need_shared("fixtures", "i3d_reference", "i3d_reference_io.pt"), weights_only=True)
+    model = InceptionI3d(num_classes=100)
+    model.load_state_dict({k: v.float() for k, v in sd.items()}, strict=True)
+    return model.eval(), io
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("ov-cache")
+
+
+@pytest.fixture(scope="module")
+def runner(fixture_model, cache):
+    return ov_i3d.OpenVINOI3D(fixture_model[0], cache_dir=cache)
+
+
+@pytest.mark.parametrize("kernel,stride", [((7, 7, 7), (2, 2, 2)), ((3, 3, 3), (1, 1, 1)), ((3, 3, 3), (2, 2, 2)),
+                                           ((2, 2, 2), (2, 2, 2)), ((1, 3, 3), (1, 2, 2))])  # fmt: skip
+def test_traceable_padding_is_the_networks_padding_at_every_length(kernel, stride):
+    for t in range(1, 20):
+        x = torch.randn(1, 2, t, 9, 10)
+        expected = F.pad(x, _same_padding(x.shape[2:], kernel, stride))
+        assert torch.equal(ov_i3d._pad_same_traceable(x, kernel, stride), expected), t
+
+
+@pytest.mark.slow
+def test_logits_match_the_reference_fixture(runner, fixture_model):
+    model, io = fixture_model
+    x = io["input"].float()  # (1, 3, 32, 224, 224)
+    logits = runner(x)
+    assert logits.shape == io["logits"].shape == (1, 100, 3)  # per-time logits, not pooled
+    assert (logits - io["logits"]).abs().max() < 1e-4
+    with pytest.raises(ValueError, match="at least 9 frames"):
+        runner(x[:, :, :8])
+
+
+@pytest.mark.slow
+def test_one_conversion_serves_every_clip_length(runner, fixture_model):
+    """Odd and even lengths pad differently at each stride-2 layer; the converted graph follows."""
+    model, io = fixture_model
+    with torch.inference_mode():
+        for t in (9, 15, 22):
+            x = io["input"].float()[:, :, :t]
+            ref = model(x)
+            out = runner(x)
+            assert out.shape == ref.shape, t
+            assert (out - ref).abs().max() < 1e-4, t
+
+
+@pytest.mark.slow
+def test_second_load_reads_the_cache_and_new_weights_convert_again(runner, fixture_model, cache, monkeypatch):
+    model, io = fixture_model
+    x = io["input"].float()[:, :, :9]
+    assert runner.converted and runner.ir_path.is_file()
+
+    def no_conversion(*args, **kwargs):
+        raise AssertionError("converted again although the cache holds these weights")
+
+    with monkeypatch.context() as m:
+        m.setattr(ov_i3d.OpenVINOI3D, "_convert", no_conversion)
+        again = ov_i3d.OpenVINOI3D(model, cache_dir=cache)
+    assert not again.converted and again.ir_path == runner.ir_path
+    assert torch.equal(again(x), runner(x))
+
+    changed = InceptionI3d(num_classes=100)
+    changed.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        changed.logits.conv3d.bias += 1.0  # another checkpoint: every logit moves by 1
+    other = ov_i3d.OpenVINOI3D(changed.eval(), cache_dir=cache)
+    assert other.converted and other.ir_path != runner.ir_path
+    assert torch.allclose(other(x), runner(x) + 1.0, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_concurrent_requests_give_the_serial_answers(runner, fixture_model):
+    _, io = fixture_model
+    clips = [io["input"].float()[:, :, i : i + 9 + 2 * i] for i in range(4)]  # 9, 11, 13, 15 frames
+    serial = [runner(x) for x in clips]
+    results: dict[int, torch.Tensor] = {}
+    start = threading.Barrier(len(clips))
+
+    def work(i):
+        start.wait()
+        for _ in range(2):
+            results[i] = runner(clips[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(clips))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, expected in enumerate(serial):
+        assert torch.equal(results[i], expected), i
+
+
+def test_backend_is_decided_by_the_runtime_options(monkeypatch):
+    monkeypatch.delenv("SIGNDEMO_I3D_BACKEND", raising=False)
+    assert RuntimeOptions().backend == "openvino"  # installed here
+    assert RuntimeOptions(i3d_backend="torch").backend == "torch"
+    assert RuntimeOptions.reference().backend == "torch"
+    assert RuntimeOptions(compile=True).backend == "torch"  # a PyTorch speed-up asked for by name
+    monkeypatch.setenv("SIGNDEMO_I3D_BACKEND", "torch")
+    assert RuntimeOptions().backend == "torch"
+    assert RuntimeOptions(i3d_backend="openvino").backend == "openvino"  # named in code: wins
+    monkeypatch.setenv("SIGNDEMO_I3D_BACKEND", "tensorrt")
+    with pytest.raises(ValueError, match="SIGNDEMO_I3D_BACKEND"):
+        RuntimeOptions().backend
+    with pytest.raises(ValueError, match="i3d_backend"):
+        RuntimeOptions(i3d_backend="onnx")
+
+
+def test_failed_conversion_falls_back_to_pytorch_under_auto(monkeypatch):
+    monkeypatch.delenv("SIGNDEMO_I3D_BACKEND", raising=False)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("conversion failed")
+
+    monkeypatch.setattr(ov_i3d, "OpenVINOI3D", broken)
+    model = InceptionI3d(num_classes=3)
+    runner = I3DRunner(model, RuntimeOptions(precision="float32"))
+    assert runner.backend == "torch" and "float32" in runner.description
+    with pytest.raises(RuntimeError, match="conversion failed"):
+        I3DRunner(model, RuntimeOptions(i3d_backend="openvino"))
