@@ -214,7 +214,7 @@ def run(args) -> dict:
     import torch
 
     from signdemo.features import landmarks_to_features
-    from signdemo.i3d_input import preprocess_clip, sample_frame_indices
+    from signdemo.i3d_input import frame_indices, preprocess_clip
     from signdemo.inference import Recognizer
     from signdemo.overlay import render_overlay
     from signdemo.video import read_clip
@@ -282,7 +282,7 @@ def run(args) -> dict:
             # (the baseline: the overlay first, then the answer, as a plain pipeline would).
             d["bigru_answer"] = d["bigru_end_to_end"] + (d["overlay"] if args.baseline else 0.0)
         if rec.i3d is not None:
-            idx = sample_frame_indices(len(clip), i3d_cfg.num_frames, i3d_cfg.min_frames)
+            idx = frame_indices(len(clip), i3d_cfg)
             x = timed("i3d_preprocess", preprocess_clip, clip.frames, i3d_cfg, idx)
             fast = timed("i3d", rec.i3d_runner, x)
             d["i3d_end_to_end"] = d["decode"] + d["i3d_preprocess"] + d["i3d"]

@@ -96,3 +96,15 @@ class MissingDependencyError(SigndemoError):
     """An optional heavy dependency is not installed."""
 
     code = "missing_dependency"
+
+
+class ClusterError(SigndemoError):
+    """A compute cluster (Ray) cannot be reached, or has nothing to run the work on."""
+
+    code = "cluster_error"
+
+
+class DatasetError(SigndemoError):
+    """A labelled data set (e.g. a processed-200 keypoint set) is missing, malformed or inconsistent."""
+
+    code = "dataset"

@@ -18,7 +18,7 @@ import numpy as np
 from signdemo.errors import SigndemoError
 from signdemo.inference import Recognizer
 from signdemo.metrics import classification_summary
-from signdemo.weights import Bundle, write_manifest
+from signdemo.weights import Bundle, update_manifest
 
 FILE_COLUMNS = ("file", "path", "video", "filename", "clip")
 LABEL_COLUMNS = ("label", "gloss", "class", "sign")
@@ -97,8 +97,5 @@ def record_in_bundle(bundle: Bundle, figures: dict) -> Path:
     path = bundle.root / "reports" / "full_path_evaluation.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    man = bundle.manifest
-    write_manifest(bundle.root, architecture=bundle.architecture, model_args=bundle.model_args,
-                   preprocessing=bundle.preprocessing, provenance=bundle.provenance, checkpoint=man["checkpoint"],
-                   name=man.get("name"), extra={k: v for k, v in man.items() if k == "training"})  # fmt: skip
+    update_manifest(bundle)
     return path

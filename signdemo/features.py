@@ -34,6 +34,16 @@ _WRIST = schema.HAND_NAMES.index("wrist")
 _MIDDLE_MCP = schema.HAND_NAMES.index("middle_finger_mcp")
 
 
+#: Choices of the options added for readings of the published recipe that its record leaves open
+#: (the first value of each is the behaviour of bundles that do not record it).
+UNKNOWN_CHOICES: dict[str, tuple[str, ...]] = {
+    "shoulder_reference": ("frame", "clip"),
+    "shoulder_dims": ("xy", "xyz"),
+    "missing": ("zero", "normalized"),
+    "first_velocity": ("zero", "repeat", "position"),
+}
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """How landmarks become features. Defaults are our best reading of the published recipe.
@@ -55,6 +65,17 @@ class FeatureConfig:
         input keeps the 450-feature layout.
     velocity: "masked" sets a velocity to zero where the part is missing in either frame (a hand that
         appears does not produce a jump from zero); "raw" is the plain difference of positions.
+    shoulder_reference: with normalize="shoulder", "frame" takes the shoulder centre and width of
+        each frame; "clip" takes their mean over the clip's frames with a pose (one centre and one
+        scale per clip, so the body's own motion stays in the features).
+    shoulder_dims: with normalize="shoulder", "xy" subtracts the centre from x and y and measures
+        the width in the image plane (z is only divided by it); "xyz" centres all three
+        coordinates and measures the 3-D distance between the shoulders.
+    missing: with normalize="shoulder", "zero" keeps missing points at zero; "normalized" treats
+        the zero-filled points as data and normalises them with the body (as a pipeline that never
+        kept a presence mask does: they become -centre / width, and velocities see them).
+    first_velocity: velocity of the first step: "zero"; "repeat" (that of the second step);
+        "position" (the difference from an all-zero frame before the clip, i.e. its positions).
     """
 
     num_frames: int = NUM_FRAMES
@@ -63,6 +84,10 @@ class FeatureConfig:
     hand_order: Literal["left_right", "right_left"] = "left_right"
     velocity: Literal["masked", "raw"] = "masked"
     pose: Literal["keep", "drop"] = "keep"
+    shoulder_reference: Literal["frame", "clip"] = "frame"
+    shoulder_dims: Literal["xy", "xyz"] = "xy"
+    missing: Literal["zero", "normalized"] = "zero"
+    first_velocity: Literal["zero", "repeat", "position"] = "zero"
 
     def __post_init__(self) -> None:
         choices = {
@@ -71,6 +96,7 @@ class FeatureConfig:
             "hand_order": ("left_right", "right_left"),
             "velocity": ("masked", "raw"),
             "pose": ("keep", "drop"),
+            **UNKNOWN_CHOICES,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -105,26 +131,50 @@ def _point_mask(present: np.ndarray) -> np.ndarray:
     return mask
 
 
-def _normalize_shoulders(points: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Centre on the shoulder midpoint and scale by shoulder width, frame by frame.
+def _normalize_shoulders(points: np.ndarray, mask: np.ndarray, config: "FeatureConfig | None" = None) -> np.ndarray:
+    """Centre on the shoulder midpoint and scale by shoulder width (per frame or per clip, in 2-D
+    or 3-D: `FeatureConfig.shoulder_reference`, `shoulder_dims`).
 
     Frames without a pose use the nearest frame's centre and scale (in time); a clip without any
-    pose is returned unchanged (there is nothing to anchor to).
+    pose is returned unchanged (there is nothing to anchor to). Missing points stay zero unless
+    `config.missing` is "normalized".
     """
+    config = config or FeatureConfig()
     has_pose = mask[:, _LEFT_SHOULDER]
     if not has_pose.any():
         return points
-    left, right = points[:, _LEFT_SHOULDER, :2], points[:, _RIGHT_SHOULDER, :2]
-    centre = (left + right) / 2  # (T, 2)
+    dims = 3 if config.shoulder_dims == "xyz" else 2
+    left, right = points[:, _LEFT_SHOULDER, :dims], points[:, _RIGHT_SHOULDER, :dims]
+    centre = (left + right) / 2  # (T, dims)
     width = np.linalg.norm(left - right, axis=1)  # (T,)
-    idx = np.flatnonzero(has_pose)
-    nearest = idx[np.abs(np.arange(len(points))[:, None] - idx[None, :]).argmin(axis=1)]
-    centre, width = centre[nearest], width[nearest]
+    if config.shoulder_reference == "clip":
+        centre, width = _clip_anchor(centre, width, has_pose)
+    else:
+        idx = np.flatnonzero(has_pose)
+        nearest = idx[np.abs(np.arange(len(points))[:, None] - idx[None, :]).argmin(axis=1)]
+        centre, width = centre[nearest], width[nearest]
     width = np.where(width > 1e-6, width, 1.0)
     out = points.copy()
-    out[..., :2] = (points[..., :2] - centre[:, None, :]) / width[:, None, None]
-    out[..., 2] = points[..., 2] / width[:, None]
+    out[..., :dims] = (points[..., :dims] - centre[:, None, :]) / width[:, None, None]
+    if dims == 2:
+        out[..., 2] = points[..., 2] / width[:, None]
+    if config.missing == "normalized":
+        return out
     return np.where(mask[..., None], out, 0.0)
+
+
+def _clip_anchor(centre: np.ndarray, width: np.ndarray, has_pose: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One centre and width for the whole clip: their means over the frames with a pose, (T, d), (T,)."""
+    t = len(width)
+    return np.repeat(centre[has_pose].mean(axis=0, keepdims=True), t, axis=0), np.full(t, width[has_pose].mean())
+
+
+def _first_velocity(velocity: np.ndarray, points: np.ndarray, mode: str) -> None:
+    """Set the first step's velocity in place: "zero" (as computed), "repeat" or "position"."""
+    if mode == "repeat" and len(velocity) > 1:
+        velocity[0] = velocity[1]
+    elif mode == "position":
+        velocity[0] = points[0]
 
 
 def _normalize_hands(points: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -196,7 +246,10 @@ def landmarks_to_features(
         mask[:, _POSE] = False
     points = np.where(mask[..., None], points, 0.0)
     if config.normalize == "shoulder":
-        points = _normalize_shoulders(points, mask)
+        points = _normalize_shoulders(points, mask, config)
+        if config.missing == "normalized":  # the zero fill is data now: interpolated, and seen by velocities
+            mask = np.ones_like(mask)
+            mask[:, _POSE] = config.pose == "keep"
     elif config.normalize == "hands":
         points = _normalize_hands(points, mask)
 
@@ -218,6 +271,7 @@ def landmarks_to_features(
     velocity[1:] = points[1:] - points[:-1]
     if config.velocity == "masked":
         velocity[1:] *= (mask[1:] & mask[:-1])[..., None]
+    _first_velocity(velocity, points, config.first_velocity)
 
     f = points.shape[0]
     features = np.concatenate([points.reshape(f, -1), velocity.reshape(f, -1)], axis=1)  # (F, 450)

@@ -101,9 +101,11 @@ class ClipResult:
 
     @property
     def comparable(self) -> bool:
-        """Both models answered and their vocabularies share at least one label (else the two top-1s
-        cannot be compared: a real ASL model beside the synthetic demo model, say)."""
-        if self.bigru is None or self.i3d is None:
+        """Both models answered, about the same kind of signs (both demo weights or neither: the
+        synthetic signer's made-up movements share some names with ASL glosses, "love" or "stop", but
+        are other movements) and with at least one label in common; else their top-1s cannot be
+        compared."""
+        if self.bigru is None or self.i3d is None or self.bigru.is_demo != self.i3d.is_demo:
             return False
         return bool(_label_set(self.bigru.vocabulary) & _label_set(self.i3d.vocabulary))
 
@@ -160,7 +162,8 @@ class Recognizer:
         self.limits = limits or VideoLimits()
         if extraction_fps == _FROM_BUNDLE:
             recorded = (bigru.provenance if bigru else {}).get("landmark_extraction_fps")
-            extraction_fps = float(recorded) if recorded else DEFAULT_EXTRACTION_FPS
+            # 0 records "every frame" (the published BiGRU's keypoints have a row per video frame).
+            extraction_fps = DEFAULT_EXTRACTION_FPS if recorded is None else (float(recorded) or None)
         #: Rate of the landmark rows (None: every decoded frame).
         self.extraction_fps = extraction_fps
         self.top_k = top_k
@@ -276,19 +279,25 @@ class Recognizer:
 
     # ---------------------------------------------------------------- I3D
 
+    def i3d_input(self, frames: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+        """The I3D's input for decoded BGR frames (T, H, W, 3) under the bundle's recorded contract:
+        the (1, 3, k, 224, 224) tensor and the (k,) positions into `frames` it was made from."""
+        from signdemo.i3d_input import frame_indices, preprocess_clip
+
+        cfg = self.i3d_config
+        idx = frame_indices(len(frames), cfg)
+        return preprocess_clip(frames, cfg, indices=idx), idx
+
     def predict_frames(self, frames: np.ndarray, source_indices: np.ndarray | None = None, *,
                        threads: int | None = None) -> Prediction:  # fmt: skip
         """I3D on decoded BGR frames (T, H, W, 3); samples and preprocesses per the bundle.
         threads: CPU threads of the I3D for this call (see `I3DRunner.__call__`)."""
-        from signdemo.i3d_input import preprocess_clip, sample_frame_indices
         from signdemo.models.i3d import clip_scores
 
         if self.i3d is None:
             raise SigndemoError("no I3D weights are loaded")
-        cfg = self.i3d_config
         t0 = time.perf_counter()
-        idx = sample_frame_indices(len(frames), cfg.num_frames, cfg.min_frames)
-        x = preprocess_clip(frames, cfg, indices=idx)  # (1, 3, T, 224, 224)
+        x, idx = self.i3d_input(frames)  # (1, 3, T, 224, 224)
         t1 = time.perf_counter()
         logits_t = self.i3d_runner(x, threads=threads)  # (1, C, T')
         t2 = time.perf_counter()
@@ -351,7 +360,8 @@ class Recognizer:
             result.landmarks = self.extract(clip)
             result.timings_ms["landmarks"] = (time.perf_counter() - t) * 1000
             result.timings_ms["landmarks_per_frame"] = result.timings_ms["landmarks"] / max(len(result.landmarks), 1)
-            result.warnings += _landmark_warnings(result.landmarks)
+            result.warnings += _landmark_warnings(result.landmarks) + _truncation_warnings(self.feature_config,
+                                                                                            len(result.landmarks))
             progress(0.5, "running the BiGRU-attention model")
             try:
                 result.bigru = self.predict_landmarks(result.landmarks)
@@ -363,6 +373,7 @@ class Recognizer:
         if I3D in models and self.i3d is not None:
             progress(0.7, "running the I3D model")
             result.i3d = self.predict_frames(clip.frames, clip.source_indices)
+            result.warnings += i3d_frame_notes(self.i3d_config, len(clip))
             result.timings_ms["i3d_answer"] = (time.perf_counter() - t0) * 1000
         result.timings_ms["total"] = (time.perf_counter() - t0) * 1000
         progress(1.0, "done")
@@ -388,3 +399,19 @@ def _landmark_warnings(landmarks: "Landmarks") -> list[str]:
     if pose_rate > 0 and hands == 0:
         warnings.append("no hand was detected on any frame; keypoint predictions will be unreliable")
     return warnings
+
+
+def _truncation_warnings(config: FeatureConfig, rows: int) -> list[str]:
+    if config.resample == "pad" and rows > config.num_frames:
+        return [f"the keypoint model sees the first {config.num_frames} of the clip's {rows} landmark rows (it "
+                f"takes {config.num_frames} frames at the clip's rate; the rest is cut)"]
+    return []
+
+
+def i3d_frame_notes(config, num_frames: int) -> list[str]:
+    """What the user should know about the frames the I3D saw (a long clip cut to the cap)."""
+    if config.sampling == "all" and num_frames > config.num_frames:
+        start = (num_frames - config.num_frames) // 2
+        return [f"the I3D saw frames {start}-{start + config.num_frames - 1} of the clip's {num_frames}: it is given "
+                f"at most {config.num_frames} consecutive frames at the clip's own rate (the middle of a longer clip)"]
+    return []

@@ -20,6 +20,11 @@ Sources `load_bundle` accepts:
   every file the hub stores with git LFS (the checkpoints) is checked against the sha256 it is
   stored under, whether or not the repository carries our manifest.
 
+A bundle without our manifest (a folder in the published layout, a single checkpoint file, a hub
+repository with a bare checkpoint and its class list) gets the record of its architecture from
+`signdemo.published`: the published BiGRU's recipe, with the options public sources leave open listed
+in `Bundle.assumed`, or the contract of WLASL's I3D code.
+
 Every checkpoint is read with `torch.load(weights_only=True)`; a state_dict that does not match
 the architecture exactly raises one `WeightsMismatchError` naming every missing, unexpected and
 wrong-shape key; the label count must equal the head size.
@@ -295,6 +300,8 @@ class Bundle:
     source: str
     root: Path | None = None
     manifest: dict = field(default_factory=dict)
+    #: Options of the record that are our reading, not a fact of the weights: option -> why.
+    assumed: dict[str, str] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -409,22 +416,40 @@ def load_bundle_dir(root: str | Path, *, source: str | None = None, verify: bool
     ckpt = _find_checkpoint(root, manifest)
     state_dict, ckpt_config = split_checkpoint(read_checkpoint(ckpt))
     architecture = manifest.get("architecture") or detect_architecture(state_dict)
-    model_args = manifest.get("model_args") or ckpt_config or _infer_model_args(architecture, state_dict)
+    # Without our manifest the folder is in the published layout: it gets the published record.
+    record = {} if manifest else published_record(architecture)
+    model_args = manifest.get("model_args") or {
+        **(ckpt_config or _infer_model_args(architecture, state_dict)), **record.get("model_args", {})
+    }
     labels = read_labels(_labels_file(root))
     provenance = dict(manifest.get("provenance") or {})
     if not provenance:
-        provenance = {"kind": "user", "description": f"bundle folder {root.name} without a signdemo manifest"}
+        provenance = {"kind": "user", "description": f"bundle folder {root.name} without a signdemo manifest",
+                      **_record_provenance(record)}  # fmt: skip
     return Bundle(
         architecture=architecture,
         model=_finish(architecture, state_dict, model_args, labels, what=f"{root.name}/{ckpt.name}"),
         labels=labels,
         model_args=dict(model_args),
-        preprocessing=dict(manifest.get("preprocessing") or {}),
+        preprocessing=dict(manifest.get("preprocessing") or record.get("preprocessing") or {}),
         provenance=provenance,
         source=source or str(root),
         root=root,
         manifest=manifest,
+        assumed=dict(manifest.get("assumed") or record.get("assumed") or {}),
     )
+
+
+def published_record(architecture: str) -> dict:
+    """The record of a bundle without our manifest (`signdemo.published`): preprocessing, model
+    args to merge, assumed options; {} for an unknown architecture."""
+    from signdemo import published
+
+    return {BIGRU: published.bigru_record, I3D: published.i3d_record}.get(architecture, dict)()
+
+
+def _record_provenance(record: dict) -> dict:
+    return {k: record[k] for k in ("landmark_extraction_fps",) if k in record}
 
 
 def load_checkpoint_file(
@@ -435,7 +460,8 @@ def load_checkpoint_file(
     checkpoint = Path(checkpoint)
     state_dict, config = split_checkpoint(read_checkpoint(checkpoint))
     architecture = architecture or detect_architecture(state_dict)
-    model_args = config or _infer_model_args(architecture, state_dict)
+    record = published_record(architecture) if preprocessing is None else {}
+    model_args = {**(config or _infer_model_args(architecture, state_dict)), **record.get("model_args", {})}
     head = state_dict.get(_HEAD_KEYS[architecture])
     names = read_labels(labels, num_classes=int(head.shape[0]) if head is not None else None)
     return Bundle(
@@ -443,10 +469,12 @@ def load_checkpoint_file(
         model=_finish(architecture, state_dict, model_args, names, what=checkpoint.name),
         labels=names,
         model_args=dict(model_args),
-        preprocessing=dict(preprocessing or {}),
-        provenance={"kind": "user", "description": f"checkpoint file {checkpoint.name} with labels {Path(labels).name}"},
+        preprocessing=dict(preprocessing if preprocessing is not None else record.get("preprocessing", {})),
+        provenance={"kind": "user", "description": f"checkpoint file {checkpoint.name} with labels {Path(labels).name}",
+                    **_record_provenance(record)},  # fmt: skip
         source=str(checkpoint),
         root=None,
+        assumed=dict(record.get("assumed") or {}),
     )
 
 
@@ -532,6 +560,8 @@ def download_hf_bundle(
         files += list(manifest.get("sha256") or {})
     else:
         files = list(_PUBLISHED_FILES)
+        if get(files[0], required=False) is None:  # not the published BiGRU's layout: a bare checkpoint
+            return _download_bare_checkpoint(repo_id, revision, cache_dir=cache_dir, local_only=local_only)
     root: Path | None = manifest_path.parent if manifest_path else None
     for name in dict.fromkeys(files):
         path = get(name, required=name.startswith("checkpoints/best_") or name.endswith("id_to_label.json"))
@@ -544,6 +574,54 @@ def download_hf_bundle(
         get(name, required=False)
     assert root is not None
     return root
+
+
+#: What a hub repository holding a bare checkpoint (no manifest of ours, not the published BiGRU's
+#: layout) is fetched for: checkpoint files and label lists at its top level.
+_BARE_PATTERNS = ["*.pt", "*.pth", "*.txt", "*.json"]
+
+
+def _download_bare_checkpoint(repo_id: str, revision: str | None, *, cache_dir, local_only: bool) -> Path:
+    """The top-level checkpoint and label files of a repository such as a WLASL I3D upload; each
+    checkpoint is checked against its LFS sha256. Returns the snapshot folder."""
+    from huggingface_hub import constants, snapshot_download
+
+    where = f"hf://{repo_id}" + (f"@{revision}" if revision else "")
+    try:
+        root = Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, allow_patterns=_BARE_PATTERNS,
+                                      local_files_only=local_only))  # fmt: skip
+    except Exception as exc:
+        if local_only or constants.HF_HUB_OFFLINE:
+            raise WeightsNotFoundError(
+                f"cannot fetch {where}: the hub is not reachable and it is not in the Hugging Face cache. Run once "
+                "with network to cache it, or use a local bundle."
+            ) from None
+        raise WeightsNotFoundError(
+            f"cannot fetch {where}: it has no manifest of ours and no checkpoints/best_*.pt, and its top-level "
+            f"files could not be fetched ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from None
+    for path in bare_checkpoints(root):
+        verify_lfs_blob(path, f"{where}/{path.name}")
+    return root
+
+
+def bare_checkpoints(root: Path) -> list[Path]:
+    """Checkpoint files at the top level of a folder without our layout."""
+    return sorted(p for p in root.iterdir() if p.suffix in (".pt", ".pth") and p.is_file())
+
+
+def _load_bare_folder(root: Path, source: str) -> Bundle:
+    """A folder holding one checkpoint file and a label file beside it (a bare WLASL upload)."""
+    found = bare_checkpoints(root)
+    if len(found) != 1:
+        raise WeightsNotFoundError(f"{source}: expected one checkpoint file (.pt/.pth) at its top level, found "
+                                   f"{[p.name for p in found] or 'none'}")  # fmt: skip
+    labels = labels_beside(found[0])
+    if labels is None:
+        raise WeightsNotFoundError(f"{source}: no label file beside {found[0].name} ({', '.join(LABEL_FILE_NAMES)})")
+    bundle = load_checkpoint_file(found[0], labels)
+    bundle.source = source
+    return bundle
 
 
 def verify_lfs_blob(path: Path, what: str) -> None:
@@ -568,10 +646,11 @@ def load_hf_bundle(source: str, *, cache_dir: str | Path | None = None, timeout:
     commit loaded and the checkpoint's sha256."""
     repo_id, revision = parse_hf_source(source)
     root = download_hf_bundle(repo_id, revision, cache_dir=cache_dir, timeout=timeout)
-    bundle = load_bundle_dir(root, source=source)
+    bare = not (root / MANIFEST_NAME).is_file() and not list((root / "checkpoints").glob("best_*.pt"))
+    bundle = _load_bare_folder(root, source) if bare else load_bundle_dir(root, source=source)
     # hf_hub_download lays files out under snapshots/<commit>/, whatever revision was asked for.
     commit = root.name if re.fullmatch(r"[0-9a-f]{40}", root.name) else None
-    checkpoint = _find_checkpoint(root, bundle.manifest)
+    checkpoint = bare_checkpoints(root)[0] if bare else _find_checkpoint(root, bundle.manifest)
     hub = {
         "repo_id": repo_id,
         "revision": revision or "main",
@@ -584,6 +663,7 @@ def load_hf_bundle(source: str, *, cache_dir: str | Path | None = None, timeout:
             "description": PUBLISHED_DESCRIPTIONS.get(bundle.architecture, ""),
             "repo_id": repo_id,
             "revision": revision or "main",
+            **_record_provenance(bundle.provenance),
         }
     bundle.provenance["hub"] = hub
     log.info("loaded hf://%s at commit %s (revision %s)", repo_id, commit or "unknown", revision or "main")
@@ -695,6 +775,33 @@ def write_manifest(
     path = root / MANIFEST_NAME
     path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+#: Manifest entries beyond the written ones that a rewrite keeps.
+_KEPT_MANIFEST_KEYS = ("training", "assumed", "settled")
+
+
+def update_manifest(bundle: Bundle, *, preprocessing: dict | None = None, assumed: dict | None = None,
+                    settled: dict | None = None) -> Path:  # fmt: skip
+    """Rewrite a bundle folder's manifest (hashing its files anew), keeping what it records and
+    replacing the preprocessing, assumed options or settled options given. A folder without our
+    manifest (the published layout) gets one, with the record it was loaded with."""
+    if bundle.root is None:
+        raise WeightsError(f"{bundle.name} is not a bundle folder; nothing to record into")
+    if bundle.source.startswith("hf://"):
+        raise WeightsError(f"{bundle.display_source} lives in the Hugging Face cache, which is not ours to write: "
+                           f"copy {bundle.root} to a folder (e.g. weights/) and record into that")  # fmt: skip
+    man = bundle.manifest
+    extra = {k: man[k] for k in _KEPT_MANIFEST_KEYS if k in man}
+    if not man and bundle.assumed:
+        extra["assumed"] = dict(bundle.assumed)
+    for key, value in (("assumed", assumed), ("settled", settled)):
+        if value is not None:
+            extra[key] = dict(value)
+    checkpoint = man.get("checkpoint") or str(_find_checkpoint(bundle.root, man).relative_to(bundle.root))
+    return write_manifest(bundle.root, architecture=bundle.architecture, model_args=bundle.model_args,
+                          preprocessing=bundle.preprocessing if preprocessing is None else preprocessing,
+                          provenance=bundle.provenance, checkpoint=checkpoint, name=man.get("name"), extra=extra)  # fmt: skip
 
 
 def local_bundles(weights_dir: str | Path = WEIGHTS_DIR) -> list[tuple[Path, dict]]:

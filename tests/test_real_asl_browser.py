@@ -39,7 +39,8 @@ def page(shipped_app, tmp_path_factory):
             f"--use-file-for-fake-video-capture={y4m}"])  # fmt: skip
         pg = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
         pg.goto(shipped_app[0], wait_until="load")
-        pg.wait_for_function("document.querySelector('#weights-banner').innerText.includes('classes')",
+        pg.wait_for_selector("#recognise-btn", timeout=120_000)
+        pg.wait_for_function("(document.querySelector('#weights-banner')?.innerText || '').includes('classes')",
                              timeout=120_000)  # fmt: skip
         yield pg
         browser.close()
@@ -62,7 +63,8 @@ def test_the_webcam_recording_of_a_real_sign_gets_the_library_top5(page, shipped
     page.click("#clip-in button[aria-label='start recording']")  # the same button stops
     page.wait_for_selector("#clip-in video[src]", timeout=30_000)
     page.click("#recognise-btn")
-    page.wait_for_function("document.querySelector('#bigru-top').innerText.includes('%')", timeout=120_000)
+    page.wait_for_function("(document.querySelector('#bigru-top')?.innerText || '').includes('%')",
+                           timeout=120_000)  # fmt: skip
     page.wait_for_selector("#agreement .sd-banner", timeout=120_000)
     shown = _label_names(page.inner_text("#bigru-top"))
     page.screenshot(path=str(SHOTS / "4_real_asl_webcam.png"), full_page=True)

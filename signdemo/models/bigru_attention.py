@@ -4,26 +4,32 @@ Module names and shapes match the published checkpoint
 `SharoonArshad/asl-citizen-bigru-attention-encoder-200` (2,586,957 parameters for 200 classes):
 
     (B, 200, 450) -> input_norm (LayerNorm 450)
-                  -> projection (Linear 450->256, LayerNorm 256, GELU, Dropout)   # (B, T, 256)
+                  -> projection (Linear 450->256, LayerNorm 256, activation, Dropout) # (B, T, 256)
                   -> gru (2-layer bidirectional GRU, hidden 256)                  # (B, T, 512)
                   -> attention_pool (Linear 512->256, Tanh, Linear 256->1; softmax over T)
                                                                                   # (B, 512), (B, T)
-                  -> embedding (Linear 512->512, LayerNorm 512, GELU, Dropout)    # (B, 512)
+                  -> embedding (Linear 512->512, LayerNorm 512, activation, Dropout)  # (B, 512)
                   -> classifier (Linear 512->num_classes)                         # (B, C)
 
-The parameterless parts (activation functions, dropout placement) are not recorded in a state_dict;
-GELU and dropout after each normalised block is our reading of the recipe. Everything with weights
-is exactly the published layout, so the published checkpoint loads strictly.
+The parameterless parts (activation functions, dropout placement) are not recorded in a state_dict:
+the activation after the projection and embedding LayerNorms is the `activation` argument ("gelu",
+our reading of the recipe, "relu" or "none"; the same state_dict loads strictly into each), and
+dropout follows each normalised block. Everything with weights is exactly the published layout, so
+the published checkpoint loads strictly.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 from torch import nn
+
+
+#: The readings of the parameterless activation layers, by name.
+ACTIVATIONS: dict[str, type[nn.Module]] = {"gelu": nn.GELU, "relu": nn.ReLU, "none": nn.Identity}
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,12 @@ class BiGRUAttentionConfig:
     num_gru_layers: int = 2
     num_classes: int = 200
     dropout: float = 0.35
+    #: Activation after the projection and embedding LayerNorms (not recorded by a state_dict).
+    activation: Literal["gelu", "relu", "none"] = "gelu"
+
+    def __post_init__(self) -> None:
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}, got {self.activation!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -83,7 +95,7 @@ class BiGRUAttention(nn.Module):
         self.projection = nn.Sequential(
             nn.Linear(c.input_dim, c.projection_dim),
             nn.LayerNorm(c.projection_dim),
-            nn.GELU(),
+            ACTIVATIONS[c.activation](),
             nn.Dropout(c.dropout),
         )
         self.gru = nn.GRU(
@@ -99,7 +111,7 @@ class BiGRUAttention(nn.Module):
         self.embedding = nn.Sequential(
             nn.Linear(out_dim, out_dim),
             nn.LayerNorm(out_dim),
-            nn.GELU(),
+            ACTIVATIONS[c.activation](),
             nn.Dropout(c.dropout),
         )
         self.classifier = nn.Linear(out_dim, c.num_classes)

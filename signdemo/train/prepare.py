@@ -1,4 +1,4 @@
-"""python -m signdemo.train.prepare SOURCE... --out DIR [--videos DIR] [--workers N]
+"""python -m signdemo.train.prepare SOURCE... --out DIR [--videos DIR] [--workers N] [--engine ray [--address A]]
 
 Videos + labels -> the keypoint exchange format, through exactly the engine's inference code path:
 `video.read_clip` -> frames of the annotated segment -> `landmarks.extract_clip_landmarks` at the
@@ -9,6 +9,7 @@ extraction rate the recognizer uses -> `features.landmarks_to_features`.
     python -m signdemo.train.prepare splits/train.csv splits/val.csv splits/test.csv --videos videos/ --out ...
     python -m signdemo.train.prepare my_signs/ --out data/my_signs_kp          # folder per gloss
     python -m signdemo.train.prepare synth_data/labels.csv --out data/synth_kp   # python -m signdemo.synth make
+    python -m signdemo.train.prepare ... --engine ray --address HEAD:6379           # on a Ray cluster
 
 Writes into DIR:
     features.npy          (N, 200, 450) float16, the exchange format (clips without any body pose are left out)
@@ -26,6 +27,11 @@ the landmark files every run, so running again with other feature options (--nor
 landmarks of another output folder. Extraction runs in `--workers` processes, each running one
 MediaPipe graph at a time: a fresh graph per clip, as at inference, because the tracking state of
 one clip must not leak into the next.
+
+`--engine ray` runs the same per-clip function as Ray tasks (`signdemo.train.ray_engine`), on a
+local instance or, with `--address`, on a cluster whose nodes all see the videos at the same paths.
+Workers only read videos and return landmarks; this process writes everything in DIR, so the output
+is the same, byte for byte, whichever engine and however many workers made it.
 """
 
 from __future__ import annotations
@@ -37,13 +43,17 @@ import json
 import logging
 import multiprocessing
 import os
+import socket
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
+from signdemo.errors import SigndemoError
 from signdemo.features import NUM_FEATURES, FeatureConfig, landmarks_to_features
 from signdemo.inference import DEFAULT_EXTRACTION_FPS  # the recognizer's rate
 from signdemo.train import script_parser
@@ -56,6 +66,9 @@ from signdemo.train.datasets import (
     read_from_args,
     segment_positions,
 )
+
+if TYPE_CHECKING:
+    from signdemo.landmarks import Landmarks
 
 log = logging.getLogger(__name__)
 
@@ -75,17 +88,19 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)
 
 
-def extract_sample(job: tuple) -> dict:
-    """Landmarks of one sample's sign, saved to `landmarks_dir/KEY.npz`; returns its progress record.
+def extract_sample(job: tuple) -> tuple[dict, Landmarks | None]:
+    """Landmarks of one sample's sign and its progress record (landmarks None when it failed).
+    Writes nothing: the driver stores the result (`store_result`), so an engine may run this on
+    machines that cannot write the output folder, and a retried task cannot write a clip twice.
 
-    job: (sample, landmarks_dir, video limits dict, extraction fps or None, trim mode).
+    job: (sample, video limits dict, extraction fps or None, trim mode).
     """
-    from signdemo.errors import SigndemoError
     from signdemo.landmarks import extract_clip_landmarks
     from signdemo.video import VideoLimits, read_clip
 
-    sample, landmarks_dir, limits, fps, trim = job
+    sample, limits, fps, trim = job
     record = {"key": sample.key, "path": str(sample.path)}
+    landmarks = None
     t0 = time.perf_counter()
     try:
         clip = read_clip(sample.path, VideoLimits(**limits))
@@ -93,14 +108,11 @@ def extract_sample(job: tuple) -> dict:
         pos = segment_positions(clip.source_indices, sample, total, trim)  # (T',) positions into frames
         clip = dataclasses.replace(clip, frames=clip.frames[pos], source_indices=clip.source_indices[pos])
         landmarks = extract_clip_landmarks(clip, fps)
-        target = Path(landmarks_dir) / f"{sample.key}.npz"
-        tmp = landmarks.save(target.with_name(target.stem + ".tmp.npz"))
-        os.replace(tmp, target)
         record.update(
             status="ok" if landmarks.present[:, 0].any() else "no_person",
             original_frames=int(clip.source_indices[-1] - clip.source_indices[0] + 1),
             landmark_rows=len(landmarks),
-            landmarks=target.name,
+            landmarks=f"{sample.key}.npz",
             pose_rate=round(landmarks.detection_rate("pose"), 4),
             hand_rate=round(float(landmarks.any_hand().mean()), 4),
         )
@@ -108,8 +120,28 @@ def extract_sample(job: tuple) -> dict:
         record.update(status="error", error=f"{type(exc).__name__}: {exc}")
     except Exception as exc:  # a broken file must not end a run over thousands of clips
         record.update(status="error", error=f"{type(exc).__name__}: {exc}")
-    record["seconds"] = round(time.perf_counter() - t0, 3)
-    return record
+    # Where it ran: on a cluster, which node to look at when a clip went wrong.
+    record.update(seconds=round(time.perf_counter() - t0, 3), host=socket.gethostname(), pid=os.getpid())
+    return record, landmarks
+
+
+def store_result(landmarks_dir: Path, progress: IO[str], record: dict, landmarks: Landmarks | None) -> None:
+    """The driver's half of a clip: its landmark file (atomically), then its line in the progress log.
+    A run stopped between the two only redoes that clip (`read_progress` needs the file)."""
+    if landmarks is not None:
+        target = landmarks_dir / record["landmarks"]
+        tmp = landmarks.save(target.with_name(target.stem + ".tmp.npz"))
+        os.replace(tmp, target)
+    progress.write(json.dumps(record) + "\n")
+    progress.flush()
+
+
+def lost_record(job: tuple, exc: Exception) -> tuple[dict, None]:
+    """The record of a clip whose worker died on every attempt (killed, out of memory, node lost)."""
+    sample = job[0]
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "the worker died"
+    return {"key": sample.key, "path": str(sample.path), "status": "error",
+            "error": f"{type(exc).__name__}: {reason}"}, None  # fmt: skip
 
 
 def read_progress(landmarks_dir: str | Path) -> dict[str, dict]:
@@ -129,17 +161,28 @@ def read_progress(landmarks_dir: str | Path) -> dict[str, dict]:
     }  # fmt: skip
 
 
+ENGINES = ("local", "ray")
+
+
 def run_extraction(
     samples: list[Sample],
     landmarks_dir: str | Path,
     *,
-    workers: int = 1,
+    workers: int | None = None,
     limits: dict | None = None,
     extraction_fps: float | None = DEFAULT_EXTRACTION_FPS,
     trim: str = "auto",
     retry_failed: bool = False,
+    engine: str = "local",
+    address: str | None = None,
+    max_retries: int = 3,
 ) -> dict[str, dict]:
-    """Extract landmarks of every sample not yet on record; returns key -> record for all samples."""
+    """Extract landmarks of every sample not yet on record; returns key -> record for all samples.
+
+    engine: "local" (`workers` processes on this machine, default min(4, CPUs)) or "ray" (`workers`
+    Ray tasks at a time, default every CPU, on the cluster at `address` or on a new local instance;
+    a task whose worker dies is retried up to `max_retries` times). Both give the same records.
+    """
     landmarks_dir = Path(landmarks_dir)
     landmarks_dir.mkdir(parents=True, exist_ok=True)
     _check_settings(landmarks_dir, {"extraction_fps": extraction_fps, "video_limits": dict(limits or {}), "trim": trim})
@@ -147,18 +190,48 @@ def run_extraction(
     if retry_failed:
         done = {k: r for k, r in done.items() if r["status"] != "error"}
     todo = [s for s in dict.fromkeys(samples) if s.key not in done]
-    log.info("%d clips: %d already on record, %d to process with %d worker(s)",
-             len(samples), len(samples) - len(todo), len(todo), workers)  # fmt: skip
-    jobs = [(s, str(landmarks_dir), dict(limits or {}), extraction_fps, trim) for s in todo]
-    if jobs:
-        with open(landmarks_dir / PROGRESS_NAME, "a", encoding="utf-8") as progress:
-            for rec in _progress_bar(_map(extract_sample, jobs, workers), total=len(jobs)):
-                progress.write(json.dumps(rec) + "\n")
-                progress.flush()
-                done[rec["key"]] = rec
-                if rec["status"] == "error":
-                    log.warning("%s: %s", rec["path"], rec["error"])
+    log.info("%d clips: %d already on record, %d to process",
+             len(samples), len(samples) - len(todo), len(todo))  # fmt: skip
+    jobs = [(s, dict(limits or {}), extraction_fps, trim) for s in todo]
+    if not jobs:
+        return done
+    with _engine(engine, workers, address, max_retries) as (run, description):
+        progress_bar = _Progress(len(jobs), description, on_record=len(samples) - len(todo))
+        try:
+            with (
+                open(landmarks_dir / PROGRESS_NAME, "a", encoding="utf-8") as progress,
+                closing(run(jobs)) as results,
+            ):
+                for rec, landmarks in results:
+                    store_result(landmarks_dir, progress, rec, landmarks)
+                    done[rec["key"]] = rec
+                    progress_bar.update(rec)
+                    if rec["status"] == "error":
+                        log.warning("%s: %s", rec["path"], rec["error"])
+        finally:  # interrupted too: say how far it got (what is done is on record)
+            progress_bar.close()
     return done
+
+
+@contextmanager
+def _engine(
+    engine: str, workers: int | None, address: str | None, max_retries: int
+) -> Iterator[tuple[Callable[[list], Iterator], str]]:
+    """(jobs -> extract_sample's results in completion order, a description of where they run)."""
+    if engine == "local":
+        if address:
+            raise SystemExit("--address joins a Ray cluster: use it with --engine ray")
+        workers = workers or min(4, os.cpu_count() or 1)
+        yield (lambda jobs: _map(extract_sample, jobs, workers)), f"{workers} local process(es)"
+    elif engine == "ray":
+        from signdemo.train import ray_engine
+
+        with ray_engine.connect(address, workers, max_retries=max_retries) as pool:
+            yield (lambda jobs: pool.map_unordered(
+                extract_sample, jobs, name=lambda job: job[0].key, lost=lost_record, initializer=_init_worker,
+            )), pool.description  # fmt: skip
+    else:
+        raise ValueError(f"unknown engine {engine!r}: one of {ENGINES}")
 
 
 def _check_settings(landmarks_dir: Path, settings: dict) -> None:
@@ -175,7 +248,7 @@ def _check_settings(landmarks_dir: Path, settings: dict) -> None:
         path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
 
 
-def _map(fn, jobs: list, workers: int) -> Iterable:
+def _map(fn, jobs: list, workers: int) -> Iterator:
     if workers <= 1:
         _init_worker()
         yield from map(fn, jobs)
@@ -186,17 +259,51 @@ def _map(fn, jobs: list, workers: int) -> Iterable:
         yield from pool.imap_unordered(fn, jobs, chunksize=1)
 
 
-def _progress_bar(iterable: Iterable, total: int) -> Iterable:
-    try:
-        from tqdm import tqdm
-    except ImportError:  # tqdm comes with huggingface_hub; fall back to log lines
-        def plain():
-            for i, item in enumerate(iterable, 1):
-                if i == total or i % max(1, total // 20) == 0:
-                    print(f"prepare: {i}/{total} clips", file=sys.stderr, flush=True)
-                yield item
-        return plain()
-    return tqdm(iterable, total=total, unit="clip", desc="landmarks", file=sys.stderr, mininterval=2.0)
+class _Progress:
+    """Clips done and failed, clips per second and the time left (tqdm, or a line per 5% without
+    it), then one summary line. Failed counts errors and clips without a person."""
+
+    def __init__(self, total: int, where: str, on_record: int = 0) -> None:
+        self.total, self.where, self.on_record = total, where, on_record
+        self.counts = {"ok": 0, "no_person": 0, "error": 0}
+        self.t0 = time.perf_counter()
+        try:
+            from tqdm import tqdm
+        except ImportError:  # tqdm comes with huggingface_hub; fall back to plain lines
+            self.bar = None
+        else:
+            self.bar = tqdm(total=total, unit="clip", desc="landmarks", file=sys.stderr, mininterval=2.0)
+
+    @property
+    def done(self) -> int:
+        return sum(self.counts.values())
+
+    def update(self, record: dict) -> None:
+        self.counts[record["status"]] += 1
+        failed = self.done - self.counts["ok"]
+        if self.bar is not None:
+            self.bar.set_postfix(failed=failed, refresh=False)
+            self.bar.update(1)
+        elif self.done == self.total or self.done % max(1, self.total // 20) == 0:
+            elapsed = time.perf_counter() - self.t0
+            rate = self.done / elapsed if elapsed > 0 else 0.0
+            left = f"{(self.total - self.done) / rate:.0f} s" if rate > 0 else "?"
+            line = f"landmarks: {self.done}/{self.total} clips, {failed} failed, {rate:.2f} clips/s, {left} left"
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> str:
+        if self.bar is not None:
+            self.bar.close()
+        elapsed = time.perf_counter() - self.t0
+        summary = (
+            f"landmarks: {self.done} clips in {elapsed:.1f} s ({self.done / max(elapsed, 1e-9):.2f} clips/s) "
+            f"on {self.where}: {self.counts['ok']} ok, {self.counts['no_person']} without a person, "
+            f"{self.counts['error']} failed; {self.on_record} on record from earlier runs"
+        )
+        if self.done < self.total:
+            summary += f"; stopped with {self.total - self.done} to go (the same command resumes)"
+        log.info("%s", summary)
+        return summary
 
 
 # ---------------------------------------------------------------------------------------------
@@ -266,19 +373,24 @@ def prepare(
     *,
     feature_config: FeatureConfig = FeatureConfig(),
     landmarks_dir: str | Path | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     limits: dict | None = None,
     extraction_fps: float | None = DEFAULT_EXTRACTION_FPS,
     trim: str = "auto",
     retry_failed: bool = False,
+    engine: str = "local",
+    address: str | None = None,
+    max_retries: int = 3,
     extra_config: dict | None = None,
 ) -> Path:
-    """Extract (resumably) and write the exchange format for `index`; returns `out`."""
+    """Extract (resumably, on `engine`: see `run_extraction`) and write the exchange format for
+    `index`; returns `out`. The output does not depend on the engine or the number of workers."""
     out = Path(out)
     landmarks_dir = Path(landmarks_dir) if landmarks_dir else out / "landmarks"
     index = index.existing()
     records = run_extraction(index.samples, landmarks_dir, workers=workers, limits=limits,
-                             extraction_fps=extraction_fps, trim=trim, retry_failed=retry_failed)  # fmt: skip
+                             extraction_fps=extraction_fps, trim=trim, retry_failed=retry_failed,
+                             engine=engine, address=address, max_retries=max_retries)  # fmt: skip
     rows, failures = [], []
     for s in index.samples:
         rec = records[s.key]
@@ -345,7 +457,15 @@ def get_args_parser() -> argparse.ArgumentParser:
     add_reader_args(parser)
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--landmarks-dir", type=Path, help="where per-clip landmarks live (default OUT/landmarks)")
-    parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="processes (1 = in-process)")
+    g = parser.add_argument_group("engine (the output does not depend on it)")
+    g.add_argument("--engine", choices=ENGINES, default="local",
+                   help="local: processes on this machine; ray: Ray tasks, on a cluster with --address")  # fmt: skip
+    g.add_argument("--workers", "--num-workers", type=int, dest="workers",
+                   help="clips extracted at once, one MediaPipe graph each (default: local min(4, CPUs), "
+                   "ray every CPU of the cluster; local 1 = in-process)")  # fmt: skip
+    g.add_argument("--address", help="ray: the head of the cluster to join, HOST:PORT as `ray start --head` "
+                   "printed it, or auto (default: start a local instance)")  # fmt: skip
+    g.add_argument("--max-retries", type=int, default=3, help="ray: attempts after a worker died in a clip")
     parser.add_argument("--extraction-fps", type=float, default=DEFAULT_EXTRACTION_FPS,
                         help="landmark rows per second, as the recognizer uses (0 = every frame)")  # fmt: skip
     parser.add_argument("--retry-failed", action="store_true", help="process clips that failed before again")
@@ -364,6 +484,9 @@ def main(args: argparse.Namespace) -> Path:
         feature_config=feature_config_from_args(args),
         landmarks_dir=args.landmarks_dir,
         workers=args.workers,
+        engine=args.engine,
+        address=args.address,
+        max_retries=args.max_retries,
         limits=limits_from_args(args),
         extraction_fps=args.extraction_fps or None,
         trim=args.trim,
@@ -375,4 +498,7 @@ def main(args: argparse.Namespace) -> Path:
 if __name__ == "__main__":
     _args = get_args_parser().parse_args()
     logging.basicConfig(level=logging.DEBUG if _args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    main(_args)
+    try:
+        main(_args)
+    except SigndemoError as exc:  # Ray missing, a cluster out of reach: the message says what to do
+        sys.exit(f"prepare: {exc}")

@@ -95,14 +95,48 @@ def vocabulary_rows(bundle: Bundle | None) -> list[list[str]]:
 
 
 def preprocessing_rows(bundle: Bundle) -> list[list[str]]:
-    """[option, value, recorded in bundle?] of the bundle's preprocessing, defaults filled in."""
+    """[option, value, where from] of the bundle's preprocessing, defaults filled in: "bundle"
+    (recorded), "default", or "assumed" (our reading of a published recipe, not yet settled)."""
     if bundle.architecture == BIGRU:
         resolved = FeatureConfig.from_dict(bundle.preprocessing).to_dict()
     else:
         from signdemo.i3d_input import I3DInputConfig
 
         resolved = dataclasses.asdict(I3DInputConfig(**bundle.preprocessing))
-    return [[k, str(v), "bundle" if k in bundle.preprocessing else "default"] for k, v in resolved.items()]
+    return [[k, str(v), "assumed" if k in bundle.assumed else "bundle" if k in bundle.preprocessing else "default"]
+            for k, v in resolved.items()]  # fmt: skip
+
+
+def assumed_lines(bundle: Bundle) -> list[str]:
+    """Markdown: what the bundle's record assumes (option = value, and why), and how to settle it."""
+    if not bundle.assumed:
+        return []
+    values = {**{k: str(v) for k, v in bundle.model_args.items()}, **{k: str(v) for k, v in bundle.preprocessing.items()}}
+    fps = bundle.provenance.get("landmark_extraction_fps")
+    if fps is not None:
+        values["landmark_extraction_fps"] = f"{fps} rows/s" if fps else "every frame"
+    items = "\n".join(f"- `{k}` = `{values.get(k, '?')}` (assumed): {why}" for k, why in bundle.assumed.items())
+    return [
+        f"\n**Assumed, not settled ({len(bundle.assumed)}):** the public record of these weights leaves these "
+        "options open; the values are our best reading. `python -m signdemo parity` (features, on the "
+        "data set's raw videos) and `python -m signdemo evaluate DATA --try-assumptions` (the activation) settle "
+        "them on real data.",
+        f"<details><summary>assumed options and why</summary>\n\n{items}\n</details>",
+    ]
+
+
+def i3d_frames_lines(bundle: Bundle) -> list[str]:
+    """Markdown: which frames an I3D is given, when its contract is WLASL's (every frame, capped)."""
+    if bundle.architecture != I3D:
+        return []
+    from signdemo.i3d_input import I3DInputConfig
+
+    cfg = I3DInputConfig(**bundle.preprocessing)
+    if cfg.sampling != "all":
+        return []
+    return [f"\n**Frames:** every frame at the clip's own rate (WLASL's contract), at least {cfg.min_frames} "
+            f"(a shorter clip repeats its last frame) and at most {cfg.num_frames}: a longer clip gives its "
+            f"middle {cfg.num_frames} consecutive frames, and the answer says so."]  # fmt: skip
 
 
 def metrics_rows(metrics: dict) -> list[list[str]]:
@@ -155,8 +189,9 @@ def card_markdown(architecture: str, bundle: Bundle | None, error: str | None, r
         lines.append("**Checksums (sha256, verified at load):** " + ", ".join(
             f"`{k}` {v[:12]}…" for k, v in sha.items()))  # fmt: skip
     pre = preprocessing_rows(bundle)
-    lines.append("\n**Preprocessing:** " + ", ".join(f"`{k}={v}`" + ("" if src == "bundle" else " (default)")
+    lines.append("\n**Preprocessing:** " + ", ".join(f"`{k}={v}`" + ("" if src == "bundle" else f" ({src})")
                                                      for k, v, src in pre))  # fmt: skip
+    lines += assumed_lines(bundle) + i3d_frames_lines(bundle)
     shown = ", ".join(bundle.labels[:40]) + (f", … ({bundle.num_classes} in all)" if bundle.num_classes > 40 else "")
     lines.append(f"\n**Vocabulary ({bundle.num_classes}):** {shown}")
     if reports.empty:

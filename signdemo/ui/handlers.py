@@ -246,13 +246,15 @@ class Handlers:
     def inspect_sources(self) -> list[str]:
         return list(self.builtin_sets)
 
-    def _load_set(self, builtin: str | None, uploads: list[str] | None, folder: str | None) -> inspection.LabelledSet:
+    def _load_set(self, builtin: str | None, uploads: list[str] | None, folder: str | None,
+                  selection: Selection | None = None) -> inspection.LabelledSet:  # fmt: skip
         if uploads:
             return inspection.load_uploads(uploads)
         if folder and folder.strip():
             if not self.allow_local_paths:
                 raise gr.Error("Reading folders on the server is switched off here; upload the files instead.")
-            return inspection.load_folder(folder.strip())
+            bigru, _ = self.store.bundle(BIGRU, selection)  # its label map is checked against the set's
+            return inspection.load_folder(folder.strip(), bigru.labels if bigru is not None else None)
         if builtin:
             if builtin not in self.builtin_sets:
                 raise gr.Error(f"unknown built-in set {builtin!r}")
@@ -264,7 +266,7 @@ class Handlers:
                     model: str, selection: Selection | None, progress: gr.Progress = gr.Progress()) -> tuple:  # fmt: skip
         """Outputs: status, metrics table, confusion matrix, confused pairs, errors table, sample
         dropdown, predictions CSV, evaluation state."""
-        dataset = self._load_set(builtin, uploads, folder)
+        dataset = self._load_set(builtin, uploads, folder, selection)
         recognizer = self.store.recognizer(selection)
         evaluation = inspection.evaluate(recognizer, dataset, _progress_adapter(progress))
         with output_dir() as out:
@@ -275,6 +277,7 @@ class Handlers:
             f" · {len(failed)} without any answer (first: {failed[0].error})" if failed else "")
         if dataset.kind == "keypoints":
             status += " · keypoint-only data: the RGB model cannot score it"
+        status += "".join(f" · {note}" for note in dataset.notes)
         model = model if model in evaluation.summaries else next(iter(evaluation.summaries), BIGRU)
         choices = inspection.sample_choices(evaluation)
         return (status, inspection.metrics_rows(evaluation), *self._model_views(evaluation, model),

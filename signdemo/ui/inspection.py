@@ -4,7 +4,9 @@ Two kinds of labelled set:
 - clips: a folder of videos with a labels CSV (a file column: file/path/video/filename/clip, and a
   label column: label/gloss/class/sign), e.g. `examples/` or WLASL-style `labels.csv`;
 - keypoints: an (N, 200, 450) `.npy` in the exchange format with a manifest CSV of N rows (a label
-  column, optionally an id/file column). Only the keypoint model can score these.
+  column, optionally an id/file column), or one split of a processed-200 set (the published BiGRU's
+  data layout, `signdemo.processed`: a folder, or `hf://datasets/owner/name[@revision]`, with
+  `#split` to choose the split, test by default). Only the keypoint model can score these.
 
 `evaluate` runs the models (clips: both, the full video path; keypoints: the BiGRU) and
 `summarize` gives per model top-1/top-5/macro F1 (metrics.classification_summary) over the samples
@@ -63,7 +65,8 @@ class LabelledSet:
     name: str
     kind: str  # "clips" or "keypoints"
     samples: list[Sample]
-    features: np.ndarray | None = None  # (N, 200, 450) for keypoints
+    features: np.ndarray | None = None  # (N, 200, 450) for keypoints (or processed.ShardedFeatures)
+    notes: list[str] = field(default_factory=list)  # what the user should know about the set
 
 
 # ------------------------------------------------------------------------------------ reading
@@ -166,8 +169,32 @@ def load_uploads(paths: list[str | Path]) -> LabelledSet:
     raise SigndemoError("nothing to inspect: upload video clips with a labels CSV, or an (N, 200, 450) .npy with its manifest CSV")
 
 
-def load_folder(folder: str | Path) -> LabelledSet:
-    """A folder on this machine: a labels CSV naming its clips, or a .npy with its manifest."""
+def load_processed_set(source: str | Path, split: str = "test", model_labels: list[str] | None = None) -> LabelledSet:
+    """One split of a processed-200 set (folder or hf://datasets/...); its label map is checked
+    against `model_labels` (the loaded BiGRU's) and the result kept in `notes`."""
+    from signdemo.processed import check_labels, open_processed
+
+    data = open_processed(source)
+    features = data.features(split)
+    if len(features) > MAX_KEYPOINT_SAMPLES:
+        raise SigndemoError(f"the {split} split of {source} holds {len(features)} samples; the app scores at most "
+                            f"{MAX_KEYPOINT_SAMPLES}")  # fmt: skip
+    samples = [Sample(sample_id=row.get("filename") or f"row {i}", label=row["label"], row=i)
+               for i, row in enumerate(features.rows)]  # fmt: skip
+    notes = [check_labels(data.labels, model_labels)["message"]] if model_labels is not None else []
+    name = f"{Path(str(source)).name if not str(source).startswith('hf://') else source} ({split})"
+    return LabelledSet(name, "keypoints", samples, features, notes)
+
+
+def load_folder(folder: str | Path, model_labels: list[str] | None = None) -> LabelledSet:
+    """A folder on this machine: a labels CSV naming its clips, a .npy with its manifest, or a
+    processed-200 set (also `hf://datasets/owner/name[@revision]`; `#split` picks the split)."""
+    from signdemo.processed import is_processed_dir
+
+    source, _, split = str(folder).strip().partition("#")
+    if source.startswith("hf://datasets/") or is_processed_dir(Path(source).expanduser()):
+        return load_processed_set(source if source.startswith("hf://") else Path(source).expanduser(),
+                                  split or "test", model_labels)  # fmt: skip
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise SigndemoError(f"{folder} is not a folder")
@@ -194,9 +221,15 @@ def example_labels(folder: str | Path) -> dict[str, str]:
 def find_sets(folder: str | Path) -> list[tuple[str, Callable[[], LabelledSet]]]:
     """Labelled sets in a folder, as (name, loader): each CSV naming clips that exist there, and
     each .npy with a manifest. Cheap: reads only CSV headers and first rows."""
+    from signdemo.processed import is_processed_dir
+
     folder = Path(folder)
     if not folder.is_dir():
         return []
+    if is_processed_dir(folder):
+        splits = [p.name[: -len("_manifest.csv")] for p in sorted((folder / "metadata").glob("*_manifest.csv"))]
+        return [(f"{folder.name} ({s}, processed-200 keypoints)", lambda s=s: load_processed_set(folder, s))
+                for s in splits]  # fmt: skip
     csvs = sorted(folder.glob("*.csv"))
     found = []
     for npy in sorted(folder.glob("*.npy")):

@@ -88,8 +88,9 @@ def agreement_html(result: ClipResult, pending: bool = False) -> str:
         said = f"keypoints say <b>{html.escape(b.top1)}</b> ({b.probabilities[0]:.0%}); " if b else ""
         return f'<div class="sd-banner sd-none">{said}waiting for the RGB model…</div>'
     if b is not None and m is not None and not result.comparable:
+        kinds = "one is the synthetic demo model, " if b.is_demo != m.is_demo else ""
         return (f'<div class="sd-banner sd-none">The two models know different vocabularies '
-                f"({len(b.vocabulary)} and {len(m.vocabulary)} labels, none shared), so their answers cannot agree: "
+                f"({kinds}{len(b.vocabulary)} and {len(m.vocabulary)} labels), so their answers cannot agree: "
                 f"keypoints say <b>{html.escape(b.top1)}</b> ({b.probabilities[0]:.0%}), RGB says "
                 f"<b>{html.escape(m.top1)}</b> ({m.probabilities[0]:.0%})</div>")  # fmt: skip
     if b is not None and m is not None:

@@ -127,7 +127,8 @@ def inspect_tab(h: Handlers, selection: gr.State, allow_local_paths: bool) -> No
             uploads = gr.File(file_count="multiple", label="…or upload clips + labels CSV, or .npy + manifest CSV",
                               file_types=[*VIDEO_SUFFIXES, ".csv", ".npy"], elem_id="inspect-upload")  # fmt: skip
             folder = gr.Textbox(label="…or a folder on this machine", visible=allow_local_paths,
-                                placeholder="e.g. /data/my_clips (with labels.csv)")  # fmt: skip
+                                placeholder="e.g. /data/my_clips (with labels.csv), a processed-200 folder, "
+                                "or hf://datasets/owner/name@revision#test")  # fmt: skip
         with gr.Row():
             inspect_model = gr.Radio(model_choices, value=BIGRU, label="Mistakes of")
             run_inspect = gr.Button("Run the models on the set", variant="primary", elem_id="inspect-btn")

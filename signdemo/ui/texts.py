@@ -38,8 +38,11 @@ INSPECT = (
     "Run the models over a labelled set and look at their mistakes. Pick a built-in set, upload "
     "clips with a labels CSV (columns `file`, `label`), or upload an `(N, 200, 450)` keypoint `.npy` "
     "with its manifest CSV (a `label` column, one row per sample; only the keypoint model can score "
-    "these). Scores count only samples whose label is in the model's vocabulary and that the model "
-    "answered; the others are counted, not hidden."
+    "these). Where folders on this machine are allowed, the folder box also takes a processed-200 "
+    "keypoint set (the published BiGRU's data layout: a folder, or `hf://datasets/owner/name@revision`; "
+    "add `#val` for another split than test); its label map is checked against the model's. Scores "
+    "count only samples whose label is in the model's vocabulary and that the model answered; the "
+    "others are counted, not hidden."
 )
 
 MODELS = (
