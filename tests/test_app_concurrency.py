@@ -66,20 +66,25 @@ def test_requests_share_the_models_and_never_change_them(weights, tmp_path):
 
 
 def test_mediapipe_graphs_are_never_shared_between_requests(weights, tmp_path, monkeypatch):
-    """Two clips of different frame sizes recognised at once: every graph sees frames of one clip
-    only, is used from one thread only, and is closed."""
-    graphs, sizes, threads, closed = [], {}, {}, []
+    """Two clips of different frame sizes recognised at once, twice: between two clearings (the
+    warm-graph pool clears a graph with a black frame when a clip is done) every graph sees frames
+    of one clip only, from one thread only; the pool closes them all."""
+    from signdemo.landmarks import _CLEAR_FRAME
+
+    graphs, uses, closed = [], {}, []
     cls = landmarks.HolisticExtractor
     real_init, real_process, real_close = cls.__init__, cls.process, cls.close
 
     def init(self, *args, **kwargs):
         real_init(self, *args, **kwargs)
         graphs.append(self)
-        sizes[id(self)], threads[id(self)] = set(), set()
+        uses[id(self)] = [[]]  # one list of (frame shape, thread) per stretch between clearings
 
     def process(self, frame):
-        sizes[id(self)].add(frame.shape)
-        threads[id(self)].add(threading.get_ident())
+        if frame is _CLEAR_FRAME:
+            uses[id(self)].append([])
+        else:
+            uses[id(self)][-1].append((frame.shape, threading.get_ident()))
         return real_process(self, frame)
 
     def close(self):
@@ -92,11 +97,15 @@ def test_mediapipe_graphs_are_never_shared_between_requests(weights, tmp_path, m
     clips = [write_clip(tmp_path / "a.mp4", n=36, size=(160, 120)), write_clip(tmp_path / "b.mp4", n=36, size=(128, 96))]
     recognizer = Recognizer(load_bundle(weights / "test-bigru"), None)  # landmarks only matter here
     with ThreadPoolExecutor(2) as pool:
-        list(pool.map(recognizer.recognize, clips))
-    assert len(graphs) == 4  # two requests, each on two chunks (landmark_workers=2), a graph each
+        list(pool.map(recognizer.recognize, clips * 2))
+    stretches = [stretch for g in graphs for stretch in uses[id(g)] if stretch]
+    assert len(stretches) == 8  # four requests, each on two chunks (landmark_workers=2)
+    assert sorted(stretch[0][0] for stretch in stretches) == [(96, 128, 3)] * 4 + [(120, 160, 3)] * 4
+    assert all(len(set(stretch)) == 1 for stretch in stretches)  # one clip's size, one thread
+    assert 2 <= len(graphs) <= 4  # two requests at once need four graphs at most; later ones reuse them
+    if recognizer.graphs is not None:
+        recognizer.graphs.close()
     assert all(g in closed for g in graphs)
-    assert sorted(s for g in graphs for s in sizes[id(g)]) == [(96, 128, 3)] * 2 + [(120, 160, 3)] * 2
-    assert all(len(threads[id(g)]) == 1 for g in graphs)
 
 
 def test_live_sessions_keep_their_frames_and_graphs_apart(weights):
