@@ -102,7 +102,7 @@ def test_mediapipe_graphs_are_never_shared_between_requests(weights, tmp_path, m
     assert len(stretches) == 8  # four requests, each on two chunks (landmark_workers=2)
     assert sorted(stretch[0][0] for stretch in stretches) == [(96, 128, 3)] * 4 + [(120, 160, 3)] * 4
     assert all(len(set(stretch)) == 1 for stretch in stretches)  # one clip's size, one thread
-    assert 2 <= len(graphs) <= 4  # two requests at once need four graphs at most; later ones reuse them
+    assert len(graphs) < len(stretches)  # the pool reuses graphs across clips (how many depends on timing)
     if recognizer.graphs is not None:
         recognizer.graphs.close()
     assert all(g in closed for g in graphs)
