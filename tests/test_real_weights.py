@@ -88,10 +88,13 @@ def test_synthetic_examples_are_answered_by_the_demo_pair(offline):
     store = ModelStore(weights_dir=WEIGHTS, use_hub=False)
     handlers = Handlers(store, examples_dir=EXAMPLES)
     with open(EXAMPLES / "labels.csv", newline="") as f:
-        label = next(csv.DictReader(f))["label"]
-    selection = store.selection_knowing(label)
-    assert set(selection) == {BIGRU}  # the demo I3D is already the default I3D
-    assert store.bundle(BIGRU, selection)[0].is_demo
+        labels = [row["label"] for row in csv.DictReader(f)]
+    assert "time" in labels and "time" in load_bundle(REAL).labels  # a name both vocabularies have
+    for label in labels:
+        assert handlers.example_labels[next(k for k, v in handlers.example_labels.items() if v[0] == label)][1]
+        selection = store.selection_knowing(label, demo=True)
+        assert set(selection) == {BIGRU}  # the demo I3D is already the default I3D
+        assert store.bundle(BIGRU, selection)[0].is_demo
     assert store.demo_selection() == {BIGRU: str(WEIGHTS / "demo-bigru-attention"), I3D: str(WEIGHTS / "demo-i3d")}
     selection, status, banner = handlers.use_demo_pair()
     assert "synthetic demo pair" in status and banner.count("DEMO weights") == 2

@@ -8,9 +8,11 @@ test top-1 diverge strongly the card says that the split may leak (`reports.spli
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import plotly.graph_objects as go
 
@@ -45,10 +47,24 @@ def weights_line(bundle: Bundle | None, error: str | None = None) -> str:
     text = f"`{bundle.describe()}`"
     if bundle.is_demo:
         text += f"  \n⚠️ **{DEMO_LABEL}**"
-    measured = measured_line(read_reports(bundle.reports_dir).metrics)
+    measured = _measured_text(bundle.reports_dir)
     if measured:
         text += f"  \n{measured}"
     return text
+
+
+def _measured_text(reports_dir) -> str:
+    """`measured_line` of a bundle's final_metrics.json, read once per version of the file (this
+    line is in every answer's header, so it must not read the reports on each request)."""
+    path = reports_dir / "final_metrics.json" if reports_dir is not None else None
+    if path is None or not path.is_file():
+        return ""
+    return _measured_cached(str(path), path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _measured_cached(path: str, mtime_ns: int) -> str:
+    return measured_line(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
 def measured_line(metrics: dict) -> str:

@@ -135,8 +135,8 @@ class Handlers:
         """An example clip (unmirrored) in one final answer (cached for everyone), by models that know
         its label: the defaults where they do, else the local bundles that do (the demo pair for the
         synthetic examples)."""
-        label = self.example_labels.get(Path(video).name) if video else None
-        selection = self.store.selection_knowing(label) if label else None
+        label, synthetic = self.example_labels.get(Path(video).name, (None, False)) if video else (None, False)
+        selection = self.store.selection_knowing(label, demo=True if synthetic else None) if label else None
         yield from self._recognize(video, False, selection, None, stream=False)
 
     def use_demo_pair(self) -> tuple:

@@ -204,8 +204,9 @@ def load_folder(folder: str | Path, model_labels: list[str] | None = None) -> La
     return sets[0][1]()
 
 
-def example_labels(folder: str | Path) -> dict[str, str]:
-    """File name -> label of the example clips listed in the folder's `labels.csv` ({} if none)."""
+def example_labels(folder: str | Path) -> dict[str, tuple[str, bool]]:
+    """File name -> (label, made by the synthetic signer?) of the example clips listed in the
+    folder's `labels.csv` ({} if none; synthetic when its `source` column names signdemo.synth)."""
     path = Path(folder) / "labels.csv"
     if not path.is_file():
         return {}
@@ -215,7 +216,8 @@ def example_labels(folder: str | Path) -> dict[str, str]:
     except (SigndemoError, OSError, UnicodeDecodeError) as exc:
         log.warning("example labels unreadable: %s", exc)
         return {}
-    return {Path(r[fcol]).name: r[lcol] for r in rows if fcol and lcol and r.get(fcol)}
+    return {Path(r[fcol]).name: (r[lcol], (r.get("source") or "").startswith("signdemo.synth"))
+            for r in rows if fcol and lcol and r.get(fcol)}  # fmt: skip
 
 
 def find_sets(folder: str | Path) -> list[tuple[str, Callable[[], LabelledSet]]]:

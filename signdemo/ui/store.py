@@ -62,6 +62,10 @@ class Loaded:
     errors: dict[str, str] = field(default_factory=dict)
 
 
+def _lower(labels: list[str]) -> set[str]:
+    return {label.lower() for label in labels}
+
+
 class ModelStore:
     """Loads each bundle once and hands out `Recognizer`s over the shared, read-only models."""
 
@@ -221,20 +225,24 @@ class ModelStore:
                 out.setdefault(arch, str(folder))
         return out
 
-    def selection_knowing(self, label: str) -> Selection:
+    def selection_knowing(self, label: str, *, demo: bool | None = None) -> Selection:
         """Bundles that know `label`, per model: none where the default bundle knows it, else the
-        first local bundle whose vocabulary has it (the synthetic examples are answered by the demo
-        pair when the defaults are real ASL models). A model nothing knows it for keeps its default."""
+        first local bundle whose vocabulary has it. With `demo`, only bundles of that kind count
+        (demo or not): the synthetic signer's movements share a few names with ASL glosses ("time",
+        "eat"), so a synthetic example must go to the demo pair even where a real model knows the
+        word. A model nothing knows it for keeps its default."""
         key = label.strip().lower()
         out: Selection = {}
         for arch in ARCHITECTURES:
             default, _ = self.bundle(arch)
-            if default is not None and key in {lab.lower() for lab in default.labels}:
+            if default is not None and (demo is None or default.is_demo == demo) and key in _lower(default.labels):
                 continue
             for folder, manifest in local_bundles(self.weights_dir):
                 if manifest.get("architecture") != arch or not (folder / "metadata/id_to_label.json").is_file():
                     continue
-                if key in {lab.lower() for lab in read_labels(folder / "metadata/id_to_label.json")}:
+                if demo is not None and ((manifest.get("provenance") or {}).get("kind") == "demo") != demo:
+                    continue
+                if key in _lower(read_labels(folder / "metadata/id_to_label.json")):
                     out[arch] = str(folder)
                     break
         return out
