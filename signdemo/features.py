@@ -205,8 +205,13 @@ def _resample_interpolate(points: np.ndarray, mask: np.ndarray, num_frames: int)
     A point is present on the new grid when it is present in the nearest original frame; it is
     interpolated where both neighbouring frames have it, else copied from the nearest frame.
     """
+    return _resample_at(points, mask, np.linspace(0.0, points.shape[0] - 1, num_frames))
+
+
+def _resample_at(points: np.ndarray, mask: np.ndarray, pos: np.ndarray):
+    """`_resample_interpolate` at the given fractional frame positions (F,), each in [0, T - 1]."""
     t = points.shape[0]
-    pos = np.linspace(0.0, t - 1, num_frames)  # (F,)
+    pos = np.clip(np.asarray(pos, dtype=np.float64), 0.0, t - 1)
     lo = np.floor(pos).astype(np.int64)
     hi = np.minimum(lo + 1, t - 1)
     nearest = np.rint(pos).astype(np.int64)
@@ -267,6 +272,11 @@ def landmarks_to_features(
         ]
         points, mask = points[:, order], mask[:, order]
 
+    return _with_velocities(points, mask, config)
+
+
+def _with_velocities(points: np.ndarray, mask: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """(F, 75, 3) final positions + (F, 75) presence -> (F, 450) float32 positions and velocities."""
     velocity = np.zeros_like(points)
     velocity[1:] = points[1:] - points[:-1]
     if config.velocity == "masked":
@@ -276,6 +286,26 @@ def landmarks_to_features(
     f = points.shape[0]
     features = np.concatenate([points.reshape(f, -1), velocity.reshape(f, -1)], axis=1)  # (F, 450)
     return features.astype(np.float32)
+
+
+def features_from_positions(points: np.ndarray, config: FeatureConfig = FeatureConfig()) -> np.ndarray:
+    """(F, 75, 3) feature positions (normalised and resampled, missing points zero) -> (F, 450)
+    features: the velocities are computed again as `landmarks_to_features` computes them. Used to
+    edit features (training augmentation) without going back to the landmarks."""
+    points = np.asarray(points, dtype=np.float64)
+    return _with_velocities(points, (points != 0).any(axis=2), config)
+
+
+def retime_features(features: np.ndarray, times: np.ndarray, config: FeatureConfig = FeatureConfig()) -> np.ndarray:
+    """Features sampled again at fractional steps `times` (F',) of the given (F, 450) features.
+
+    Positions are interpolated with the presence rule of the resampling (a point is present where
+    the nearest step has it) and the velocities computed again: a clip played at another speed or
+    trimmed, as `landmarks_to_features` would have made it (up to the clip's normalisation, which
+    is kept)."""
+    points = position_features(features).astype(np.float64)
+    points, mask = _resample_at(points, (points != 0).any(axis=2), times)
+    return _with_velocities(points, mask, config)
 
 
 def features_from_landmarks(landmarks: "Landmarks", config: FeatureConfig = FeatureConfig()) -> np.ndarray:

@@ -14,7 +14,7 @@ import pytest
 import torch
 from _keypoint_data import make_prepared, synthetic_landmarks
 
-from signdemo.features import FeatureConfig, landmarks_to_features
+from signdemo.features import FeatureConfig, landmarks_to_features, retime_features
 from signdemo.inference import Recognizer
 from signdemo.reports import read_reports
 from signdemo.train import bigru
@@ -125,6 +125,65 @@ def test_mirror_augmentation_equals_mirroring_the_landmarks(normalize: str) -> N
     expected = landmarks_to_features(mirrored.points, mirrored.present, cfg)
     np.testing.assert_allclose(bigru.augment_mirror(x, normalize), expected, atol=1e-5)
     assert not np.allclose(x, expected)
+
+
+def test_rotation_augmentation_equals_rotating_the_landmarks() -> None:
+    """Rotating the landmarks about any point and then normalising on the hands turns the features
+    about 0 (the hand size is a length, the centre moves with them); image coordinates turn about 0.5."""
+    lm = synthetic_landmarks(1, np.random.default_rng(5))
+    lm.present[4:8, 1] = False
+    for cfg, centre in ((FeatureConfig(), 0.5), (FeatureConfig(normalize="hands", pose="drop"), 0.3)):
+        x = landmarks_to_features(lm.points, lm.present, cfg)
+        aug = bigru.augment_rotate(x, np.random.default_rng(11), cfg.normalize)
+        a = np.deg2rad(np.random.default_rng(11).uniform(-15, 15))
+        rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+        turned = lm.points.astype(np.float64).copy()
+        turned[..., :2] = (turned[..., :2] - centre) @ rot.T + centre
+        np.testing.assert_allclose(aug, landmarks_to_features(turned, lm.present, cfg), atol=1e-5)
+        assert not np.allclose(aug, x, atol=1e-3)
+
+
+def test_time_augmentation_is_the_features_of_the_trimmed_clip() -> None:
+    """On a 200-frame clip (resampling is then the identity), features sampled again at the steps
+    50..149 are the features of frames 50..149 resampled to 200 by `landmarks_to_features`."""
+    lm = synthetic_landmarks(2, np.random.default_rng(6), frames=200)
+    lm.present[60:90, 2] = False
+    x = landmarks_to_features(lm.points, lm.present)
+    np.testing.assert_array_equal(retime_features(x, np.arange(200.0)), x)
+    expected = landmarks_to_features(lm.points[50:150], lm.present[50:150])
+    np.testing.assert_allclose(retime_features(x, np.linspace(50, 149, 200)), expected, atol=1e-6)
+    aug = bigru.augment_time(x, np.random.default_rng(1), FeatureConfig())
+    assert aug.shape == x.shape and not np.allclose(aug, x, atol=1e-3)
+
+
+def test_hand_drop_augmentation_is_the_features_of_a_lost_hand() -> None:
+    lm = synthetic_landmarks(0, np.random.default_rng(8), frames=200)
+    x = landmarks_to_features(lm.points, lm.present)
+    aug = bigru.augment_handdrop(x, np.random.default_rng(2), FeatureConfig(), p=1.0)
+    r = np.random.default_rng(2)
+    present = lm.present.copy()
+    for part in (1, 2):  # left hand, right hand: the order of the draws
+        r.random()
+        length = max(1, int(r.uniform(0.1, 0.5) * 200))
+        start = int(r.integers(0, 200 - length + 1))
+        present[start : start + length, part] = False
+    assert (~present[:, 1:]).any()
+    np.testing.assert_allclose(aug, landmarks_to_features(lm.points, present), atol=1e-6)
+    assert bigru.augment_handdrop(x, np.random.default_rng(2), FeatureConfig(), p=0.0) is x
+
+
+def test_augment_names_combine_in_a_fixed_order_and_unknown_ones_are_refused() -> None:
+    assert bigru.parse_augment("mirror+time+affine") == ("time", "affine", "mirror")
+    assert bigru.parse_augment("none") == ()
+    with pytest.raises(ValueError, match="shear"):
+        bigru.parse_augment("affine+shear")
+    with pytest.raises(SystemExit):
+        bigru.get_args_parser().parse_args(["data", "--out", "o", "--augment", "affine+affine"])
+    lm = synthetic_landmarks(1, np.random.default_rng(9))
+    x = landmarks_to_features(lm.points, lm.present)
+    ds = bigru.KeypointDataset(x[None], np.array([0]), np.array([0]), "time+handdrop+affine+rotate+mirror", seed=3)
+    a, b = ds[0][0], ds[0][0]
+    assert torch.equal(a, b) and a.shape == (200, 450) and not np.allclose(a.numpy(), x, atol=1e-3)
 
 
 def test_torchrun_two_cpu_processes_write_the_same_bundle_layout(data: Path, tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from signdemo import schema
+from signdemo.features import FeatureConfig, features_from_positions, position_features, retime_features
 from signdemo.models.bigru_attention import BiGRUAttention, BiGRUAttentionConfig
 from signdemo.train import common, script_parser
 from signdemo.train.datasets import PreparedDataset
@@ -65,7 +66,18 @@ def augment_affine(x: np.ndarray, rng: np.random.Generator, scale: float = 0.1, 
 
 
 _MIRROR_ROWS = np.asarray(schema.MIRROR_PERMUTATION, dtype=np.int64)
-AUGMENTATIONS = ("none", "affine", "mirror", "affine+mirror")
+#: Augmentations `--augment` combines with "+" (in this order of application), or "none".
+AUGMENT_NAMES = ("time", "handdrop", "affine", "rotate", "mirror")
+_HAND_ROWS = [np.arange(schema.NUM_POINTS)[schema.part_slice(p)] for p in ("left_hand", "right_hand")]
+
+
+def parse_augment(spec: str) -> tuple[str, ...]:
+    """"none" or names of `AUGMENT_NAMES` joined by "+" -> the names, in order of application."""
+    names = [] if spec == "none" else spec.split("+")
+    unknown = [n for n in names if n not in AUGMENT_NAMES]
+    if unknown or len(set(names)) != len(names):
+        raise ValueError(f"augment must be 'none' or names of {AUGMENT_NAMES} joined by '+', got {spec!r}")
+    return tuple(n for n in AUGMENT_NAMES if n in names)
 
 
 def augment_mirror(x: np.ndarray, normalize: str) -> np.ndarray:
@@ -85,15 +97,57 @@ def augment_mirror(x: np.ndarray, normalize: str) -> np.ndarray:
     return np.concatenate([pos.reshape(len(x), n), vel.reshape(len(x), n)], axis=1).astype(np.float32)
 
 
+def augment_rotate(x: np.ndarray, rng: np.random.Generator, normalize: str, degrees: float = 15.0) -> np.ndarray:
+    """Random in-plane rotation by up to +-`degrees` about the centre of the coordinates (0.5 for
+    image coordinates, 0 for normalised ones), exactly as if applied to the landmarks: positions
+    and velocities turn alike; missing points stay zero."""
+    n = schema.NUM_POSITION_FEATURES
+    a = np.deg2rad(rng.uniform(-degrees, degrees))
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    centre = 0.5 if normalize == "none" else 0.0
+    pos = x[:, :n].reshape(len(x), schema.NUM_POINTS, 3).astype(np.float64)
+    vel = x[:, n:].reshape(len(x), schema.NUM_POINTS, 3).astype(np.float64)
+    present = (pos != 0).any(axis=2, keepdims=True)
+    pos[..., :2] = np.where(present, (pos[..., :2] - centre) @ rot.T + centre, 0.0)
+    vel[..., :2] = vel[..., :2] @ rot.T
+    return np.concatenate([pos.reshape(len(x), n), vel.reshape(len(x), n)], axis=1).astype(np.float32)
+
+
+def augment_time(x: np.ndarray, rng: np.random.Generator, config: FeatureConfig, trim: float = 0.15,
+                 warp: float = 0.2) -> np.ndarray:  # fmt: skip
+    """The clip trimmed by up to `trim` of its length at each end and played at a changing speed
+    (times u ** g, log g uniform in +-`warp`), resampled to the same number of steps with the
+    features' own interpolation; velocities computed again (`features.retime_features`)."""
+    f = len(x)
+    start, end = rng.uniform(0.0, trim) * (f - 1), (1.0 - rng.uniform(0.0, trim)) * (f - 1)
+    u = np.linspace(0.0, 1.0, f) ** np.exp(rng.uniform(-warp, warp))
+    return retime_features(x, start + (end - start) * u, config)
+
+
+def augment_handdrop(x: np.ndarray, rng: np.random.Generator, config: FeatureConfig, p: float = 0.3,
+                     longest: float = 0.5) -> np.ndarray:  # fmt: skip
+    """Each hand, with probability `p`, missing on a random stretch of up to `longest` of the clip,
+    as when the detector loses it; velocities computed again (`features.features_from_positions`)."""
+    f = len(x)
+    pos = position_features(x).astype(np.float64)
+    dropped = False
+    for rows in _HAND_ROWS:
+        if rng.random() < p:
+            length = max(1, int(rng.uniform(0.1, longest) * f))
+            start = int(rng.integers(0, f - length + 1))
+            pos[start : start + length, rows] = 0.0
+            dropped = True
+    return features_from_positions(pos, config) if dropped else x
+
+
 class KeypointDataset(Dataset):
     """Rows of the exchange array as float32 tensors: (x (F, 450), class id, row index)."""
 
     def __init__(self, features: np.ndarray, targets: np.ndarray, indices: np.ndarray,
-                 augment: str = "none", seed: int = 0, normalize: str = "none") -> None:  # fmt: skip
-        if augment not in AUGMENTATIONS:
-            raise ValueError(f"augment must be one of {AUGMENTATIONS}, got {augment!r}")
+                 augment: str = "none", seed: int = 0, config: FeatureConfig | None = None) -> None:  # fmt: skip
         self.features, self.targets, self.indices = features, targets, np.asarray(indices)
-        self.augment, self.seed, self.epoch, self.normalize = augment, seed, 0, normalize
+        self.augment, self.seed, self.epoch = parse_augment(augment), seed, 0
+        self.config = config or FeatureConfig()
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -102,10 +156,18 @@ class KeypointDataset(Dataset):
         row = int(self.indices[i])
         x = np.asarray(self.features[row], dtype=np.float32)  # (F, 450)
         rng = common.sample_rng(self.seed, self.epoch, row)
-        if "affine" in self.augment:
-            x = augment_affine(x, rng)
-        if "mirror" in self.augment and rng.random() < 0.5:
-            x = augment_mirror(x, self.normalize)
+        normalize = self.config.normalize
+        for name in self.augment:
+            if name == "time":
+                x = augment_time(x, rng, self.config)
+            elif name == "handdrop":
+                x = augment_handdrop(x, rng, self.config)
+            elif name == "affine":
+                x = augment_affine(x, rng)
+            elif name == "rotate":
+                x = augment_rotate(x, rng, normalize)
+            elif rng.random() < 0.5:  # mirror
+                x = augment_mirror(x, normalize)
         return torch.from_numpy(x), int(self.targets[row]), row
 
 
@@ -169,6 +231,14 @@ def evaluate(model, data: PreparedDataset, indices: np.ndarray, criterion, runti
 # Main
 
 
+def _augment_arg(spec: str) -> str:
+    try:
+        parse_augment(spec)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return spec
+
+
 def get_args_parser() -> argparse.ArgumentParser:
     parser = script_parser("python -m signdemo.train.bigru", __doc__)
     parser.add_argument("data", type=Path, help="prepared keypoint folder (features.npy, manifest.csv, labels.json)")
@@ -181,8 +251,11 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--label-smoothing", type=float, default=0.10)
     g.add_argument("--clip-grad", type=float, default=1.0, help="max gradient norm (0 = off)")
     g.add_argument("--patience", type=int, default=10, help="early stopping on val top-1 (0 = off)")
-    g.add_argument("--augment", choices=AUGMENTATIONS, default="none",
-                   help="affine: random zoom +-10%% and shift +-0.05 of the landmarks; mirror: half of the "
+    g.add_argument("--augment", type=_augment_arg, default="none",
+                   help="'none' or any of time, handdrop, affine, rotate, mirror joined by '+' (e.g. "
+                   "time+affine+mirror). time: trimmed up to 15%% at each end, speed warped; handdrop: a hand "
+                   "lost on a stretch of the clip (p 0.3 per hand); affine: random zoom +-10%% and shift "
+                   "+-0.05 of the landmarks; rotate: +-15 degrees in the image plane; mirror: half of the "
                    "clips mirrored (hands swapped, x flipped), as signed by a signer of the other handedness")  # fmt: skip
     g = parser.add_argument_group("model (BiGRUAttentionConfig)")
     d = BiGRUAttentionConfig()
@@ -254,8 +327,8 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
     if runtime.is_main:
         common.write_json(args.out / "training_config.json", config)
 
-    normalize = data.feature_config.get("normalize", "none")
-    train_set = KeypointDataset(data.features, targets, train_idx, args.augment, args.seed, normalize)
+    feature_config = FeatureConfig.from_dict(data.feature_config)
+    train_set = KeypointDataset(data.features, targets, train_idx, args.augment, args.seed, feature_config)
     loader, set_epoch = common.train_loader(train_set, args, runtime)
 
     def train_epoch(epoch: int) -> dict:
