@@ -73,6 +73,23 @@ def test_convert_writes_a_hands_only_prepared_set(hands_dir, tmp_path):
     assert config["hand_rule"] == "wrist_x" and "C-UDA" in config["licence"]
 
 
+def test_every_second_frame_keeps_those_rows_and_records_the_rate(hands_dir, tmp_path):
+    cfg = FeatureConfig(pose="drop", normalize="hands")
+    full = wlasl_hands.convert(hands_dir, tmp_path / "all", num_classes=100, limit=3, feature_config=cfg)
+    half = wlasl_hands.convert(hands_dir, tmp_path / "half", num_classes=100, limit=3, feature_config=cfg, every=2)
+    assert json.loads((half / "prepare_config.json").read_text())["extraction_fps"] == 15.0
+    assert json.loads((full / "prepare_config.json").read_text())["extraction_fps"] == 30.0
+    from signdemo.landmarks import Landmarks
+
+    name = sorted((full / "landmarks").glob("*.npz"))[0].name
+    a, b = Landmarks.load(full / "landmarks" / name), Landmarks.load(half / "landmarks" / name)
+    np.testing.assert_array_equal(b.points, a.points[::2])
+    np.testing.assert_array_equal(b.frame_indices, a.frame_indices[::2])
+    assert b.fps == 15.0
+    with pytest.raises(ValueError, match="every"):
+        wlasl_hands.convert(hands_dir, tmp_path / "bad", limit=1, every=0)
+
+
 @pytest.mark.slow
 def test_a_reduced_training_run_clearly_beats_chance_on_wlasl100(hands_dir, tmp_path):
     """The real recipe's data path and trainer on a small budget: 48 steps instead of 200, a

@@ -143,8 +143,16 @@ def convert(
     feature_config=None,
     hand_rule: str = DEFAULT_HAND_RULE,
     limit: int | None = None,
+    every: int = 1,
 ) -> Path:
-    """Write landmark files and the exchange format for the first `num_classes` classes."""
+    """Write landmark files and the exchange format for the first `num_classes` classes.
+
+    every: keep every N-th frame (2: about 15 fps, the rows a model extracting at 15 fps sees); the
+    rate recorded for the data (and asked of the app by a model trained on it) is 30 / N.
+    """
+    if every < 1:
+        raise ValueError(f"every must be >= 1, got {every}")
+    fps = WLASL_FPS / every
     from signdemo.features import FeatureConfig
     from signdemo.landmarks import Landmarks
 
@@ -161,20 +169,20 @@ def convert(
         if classes[clip.class_index] != clip.gloss:
             raise ValueError(f"{clip.video_id}: gloss {clip.gloss!r} but class {clip.class_index} is "
                              f"{classes[clip.class_index]!r} in {CLASS_LIST_NAME}")  # fmt: skip
-        points, present = hands_to_schema(clip.slots, hand_rule)
-        lm = Landmarks(points, present, np.arange(len(points)), WLASL_FPS, (0, 0))
+        points, present = hands_to_schema(clip.slots[::every], hand_rule)
+        lm = Landmarks(points, present, np.arange(0, len(clip.slots), every), fps, (0, 0))
         key = f"wlasl_{clip.video_id}"
         lm.save(landmarks_dir / f"{key}.npz")
         rows.append({
             "sample_id": clip.video_id, "label": clip.gloss, "label_id": clip.class_index, "split": clip.split,
             "signer": clip.signer, "source_path": f"{NPZ_NAME}#{clip.video_id}", "frame_start": 0, "frame_end": "",
-            "original_frames": len(points), "landmark_rows": len(points), "landmarks": f"{key}.npz",
+            "original_frames": len(clip.slots), "landmark_rows": len(points), "landmarks": f"{key}.npz",
         })  # fmt: skip
     (landmarks_dir / PROGRESS_NAME).unlink(missing_ok=True)
     build_exchange(out, rows, classes, feature_config, landmarks_dir, extra_config={
         "source": f"WLASL{len(classes)} MediaPipe Hands landmarks ({folder.name}/{NPZ_NAME}; no pose)",
         "split": "WLASL official", "hand_rule": hand_rule, "hand_rule_meaning": HAND_RULES[hand_rule],
-        "extraction_fps": WLASL_FPS, "licence": "WLASL C-UDA (computational use)",
+        "extraction_fps": fps, "licence": "WLASL C-UDA (computational use)",
         "command": "python -m signdemo.train.wlasl_hands " + " ".join(sys.argv[1:]),
     })  # fmt: skip
     return out
@@ -292,6 +300,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num-classes", type=int, default=100, help="the first K WLASL classes (0 = all 300)")
     parser.add_argument("--hand-rule", choices=sorted(HAND_RULES), default=DEFAULT_HAND_RULE)
     parser.add_argument("--limit", type=int, help="only the first N clips")
+    parser.add_argument("--every", type=int, default=1, metavar="N",
+                        help="keep every N-th frame (2: ~15 fps; the model then asks the app for 30/N fps)")
     parser.add_argument("--check-handedness", type=Path, metavar="CLIPS_DIR",
                         help="measure each hand rule against Holistic on the clips of CLIPS_DIR and exit")
     parser.add_argument("--compare-sources", type=Path, metavar="CLIPS_DIR",
@@ -330,7 +340,8 @@ def main(args: argparse.Namespace):
     if not args.out:
         raise SystemExit("--out is required (or --check-handedness CLIPS_DIR)")
     return convert(args.folder, args.out, num_classes=args.num_classes or None,
-                   feature_config=feature_config_from_args(args), hand_rule=args.hand_rule, limit=args.limit)  # fmt: skip
+                   feature_config=feature_config_from_args(args), hand_rule=args.hand_rule, limit=args.limit,
+                   every=args.every)  # fmt: skip
 
 
 if __name__ == "__main__":
