@@ -90,6 +90,12 @@ def test_every_second_frame_keeps_those_rows_and_records_the_rate(hands_dir, tmp
         wlasl_hands.convert(hands_dir, tmp_path / "bad", limit=1, every=0)
 
 
+def test_all_classes_are_the_300_the_data_holds_not_the_class_lists_2000(hands_dir, tmp_path):
+    out = wlasl_hands.convert(hands_dir, tmp_path / "kp", num_classes=None, limit=2)
+    assert len(PreparedDataset.load(out).labels) == 300
+    assert len(wlasl_hands.read_class_list(hands_dir / "wlasl_class_list.txt")) == 2000
+
+
 @pytest.mark.slow
 def test_a_reduced_training_run_clearly_beats_chance_on_wlasl100(hands_dir, tmp_path):
     """The real recipe's data path and trainer on a small budget: 48 steps instead of 200, a

@@ -159,7 +159,9 @@ def convert(
     feature_config = feature_config or FeatureConfig(pose="drop", normalize="hands")
     folder, out = Path(folder), Path(out)
     classes = read_class_list(folder / CLASS_LIST_NAME)
-    classes = classes[:num_classes] if num_classes else classes
+    # all: the classes the data holds clips of (the class list names all 2000 WLASL glosses)
+    num_classes = num_classes or 1 + max(int(row["class_index"]) for row in read_index(folder).values())
+    classes = classes[:num_classes]
     landmarks_dir = out / "landmarks"
     landmarks_dir.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -248,7 +250,7 @@ def check_handedness(folder: str | Path, clips_dir: str | Path) -> dict:
 def compare_sources(folder: str | Path, clips_dir: str | Path, bundle_source: str | Path,
                     rates: tuple[float | None, ...] = (None,)) -> dict:  # fmt: skip
     """A keypoint bundle on the shared clips that the data set holds, from two sources of landmarks:
-    the Hands data it was trained on, and the app's own path (decode, Holistic, the bundle's
+    the Hands data it was trained on (at the rate it records), and the app's own path (decode, Holistic, the bundle's
     features) at each extraction rate in `rates` (None: the rate the bundle records, as the app).
 
     Returns {"clips": [{video_id, gloss, known, hands: top-5, app@RATE: top-5, ...}], "summary":
@@ -267,11 +269,13 @@ def compare_sources(folder: str | Path, clips_dir: str | Path, bundle_source: st
         recognizers[name] = Recognizer(bundle, None, **kwargs)
     reference = next(iter(recognizers.values()))
     rule = reference.bigru.provenance.get("hand_rule", DEFAULT_HAND_RULE)
+    # the hand data's rows as the bundle was trained on them (every N-th frame for a 30/N fps bundle)
+    every = max(1, round(WLASL_FPS / float(bundle.provenance.get("landmark_extraction_fps") or WLASL_FPS)))
     rows = []
     for clip in read_clips(folder, None):
         if clip.video_id not in wanted:
             continue
-        points, present = hands_to_schema(clip.slots, rule)
+        points, present = hands_to_schema(clip.slots[::every], rule)
         pred = reference.predict_features(landmarks_to_features(points, present, reference.feature_config))
         row = {"video_id": clip.video_id, "gloss": clip.gloss, "known": clip.gloss in bundle.labels,
                "hands": pred.labels}  # fmt: skip
