@@ -47,6 +47,8 @@ def test_fast_settings_and_baseline_report_every_stage_and_agree(capsys):
         assert st[f"i3d_{name}"]["n"] == 1, name
     assert fast["i3d_fastest_agreeing_path"] == min(("torch", "openvino"), key=lambda n: paths[n]["median_ms"])
     assert fast["live"]["n"] == 5 and fast["peak_rss_mb"] > 0
+    # the app warms its models and graphs at launch, so the timed clips come after a warm-up; the baseline has none
+    assert fast["warm_up_s"] > 0 and base["warm_up_s"] is None
     one, two = fast["live_tab"]  # the live tab's work with the I3D live, one and two visitors
     assert (one["visitors"], two["visitors"]) == (1, 2) and one["n"] == 5 and two["n"] == 10
     app = fast["app"]  # the app as served: start-up, one answer through /recognize, its memory
@@ -70,6 +72,7 @@ def test_fast_settings_and_baseline_report_every_stage_and_agree(capsys):
     assert i3d_row.endswith(f"| {ratio:.2f}x |")
     assert any(line.startswith("| app server peak RSS | – |") for line in table)  # the baseline skipped the app
     assert "| I3D top-1 as before, same clips | | 1/1 | |" in table
+    assert f"| warm-up at launch (graphs, one call of each model) | – | {fast['warm_up_s']:.2f} s | |" in table
 
 
 def test_compare_counts_the_clips_whose_top1_did_not_change():
