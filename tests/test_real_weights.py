@@ -60,7 +60,7 @@ def test_recorded_test_figures_are_what_the_bundle_scores_on_the_official_split(
         history = list(csv.DictReader(f))
     assert int(max(history, key=lambda r: float(r["val_top1"]))["epoch"]) == metrics["best_epoch"]
 
-    every = round(wlasl_hands.WLASL_FPS / real.provenance["landmark_extraction_fps"])  # the rows it was trained on
+    every = wlasl_hands.rows_every(real.provenance["landmark_extraction_fps"])  # the rows it was trained on
     data = PreparedDataset.load(wlasl_hands.convert(need_shared("data", "wlasl_hands"), tmp_path / "kp", every=every,
                                                     feature_config=FeatureConfig.from_dict(real.preprocessing)))  # fmt: skip
     test = data.indices("test")

@@ -86,6 +86,8 @@ def test_every_second_frame_keeps_those_rows_and_records_the_rate(hands_dir, tmp
     np.testing.assert_array_equal(b.points, a.points[::2])
     np.testing.assert_array_equal(b.frame_indices, a.frame_indices[::2])
     assert b.fps == 15.0
+    # a bundle's recorded rate -> the rows of the hand data it was trained on (0: every frame)
+    assert [wlasl_hands.rows_every(f) for f in (30.0, 15.0, 0, None)] == [1, 2, 1, 1]
     with pytest.raises(ValueError, match="every"):
         wlasl_hands.convert(hands_dir, tmp_path / "bad", limit=1, every=0)
 

@@ -166,7 +166,7 @@ class KeypointDataset(Dataset):
                 x = augment_affine(x, rng)
             elif name == "rotate":
                 x = augment_rotate(x, rng, normalize)
-            elif rng.random() < 0.5:  # mirror
+            elif name == "mirror" and rng.random() < 0.5:
                 x = augment_mirror(x, normalize)
         return torch.from_numpy(x), int(self.targets[row]), row
 

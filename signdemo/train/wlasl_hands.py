@@ -112,6 +112,12 @@ def hands_to_schema(slots: np.ndarray, rule: str = DEFAULT_HAND_RULE) -> tuple[n
     return points, present
 
 
+def rows_every(fps: float | None) -> int:
+    """N of `convert(every=N)` for a model that records `fps` landmark rows a second (0 or None:
+    every frame): the hand data's rows it was trained on are every N-th frame."""
+    return max(1, round(WLASL_FPS / float(fps or WLASL_FPS)))
+
+
 def read_index(folder: str | Path) -> dict[str, dict]:
     """video_id -> its row of index.csv."""
     with open(Path(folder) / INDEX_NAME, newline="", encoding="utf-8") as f:
@@ -269,8 +275,7 @@ def compare_sources(folder: str | Path, clips_dir: str | Path, bundle_source: st
         recognizers[name] = Recognizer(bundle, None, **kwargs)
     reference = next(iter(recognizers.values()))
     rule = reference.bigru.provenance.get("hand_rule", DEFAULT_HAND_RULE)
-    # the hand data's rows as the bundle was trained on them (every N-th frame for a 30/N fps bundle)
-    every = max(1, round(WLASL_FPS / float(bundle.provenance.get("landmark_extraction_fps") or WLASL_FPS)))
+    every = rows_every(bundle.provenance.get("landmark_extraction_fps"))  # the rows it was trained on
     rows = []
     for clip in read_clips(folder, None):
         if clip.video_id not in wanted:
