@@ -166,9 +166,10 @@ def _trimmed(path: Path, seconds: float, folder: Path) -> Path:
 
 
 def measure_live_tab(frames: np.ndarray, rec, *, visitors: int = 1, fps: float = 15.0) -> dict:
-    """The live tab's whole per-frame work (`LiveSession.step`: landmarks, overlay, the rolling BiGRU
-    every 0.4 s) with its I3D scoring the last 2 s about every second on the shared worker, for
-    `visitors` webcams at once, each sending `fps` frames a second (or as fast as it is answered).
+    """The live tab's whole per-frame work (`LiveSession.step`: landmarks, overlay; the rolling BiGRU
+    every 0.4 s beside the stream) with its I3D scoring the last 2 s about every second on the shared
+    worker, for `visitors` webcams at once, each sending `fps` frames a second (or as fast as it is
+    answered).
     Per-frame latency over all visitors, frames per second answered per visitor, and the I3D's
     scorings: how many, how long each took, seconds between one visitor's updates."""
     import cv2
@@ -197,8 +198,9 @@ def measure_live_tab(frames: np.ndarray, rec, *, visitors: int = 1, fps: float =
             rates.append(len(rgb) / (time.perf_counter() - start))
             gaps.extend(np.diff(arrived).tolist())
         finally:
-            if session.i3d_pending is not None:
-                session.i3d_pending.result()
+            for pending in (session.i3d_pending, session.rolling_pending):
+                if pending is not None:
+                    pending.result()
             session.close()
 
     with ThreadPoolExecutor(visitors) as pool:

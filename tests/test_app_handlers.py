@@ -7,6 +7,7 @@ what the page shows and how errors surface, not accuracy.
 from __future__ import annotations
 
 import csv
+import threading
 import time
 
 import gradio as gr
@@ -16,7 +17,7 @@ import pytest
 from _app_helpers import LABELS, WLASL_CLIP, make_keypoint_set, make_weights_dir, write_clip
 from signdemo.ui import cards, inspection, outputs, plots
 from signdemo.ui.handlers import Handlers, prepare_examples_cache
-from signdemo.ui.live import MIN_I3D_FRAMES, LiveSession
+from signdemo.ui.live import MIN_I3D_FRAMES, InlineExecutor, LiveSession
 from signdemo.ui.store import DEMO_LABEL, ModelStore
 from signdemo.ui.training import discover_scripts
 from signdemo.video import probe, read_clip
@@ -265,7 +266,8 @@ def test_live_step_predicts_on_the_window_and_the_i3d_scores_on_its_own(store):
     clock = [0.0]
     with ThreadPoolExecutor(1) as executor:
         session = LiveSession(clock=lambda: clock[0], extractor_factory=_FakeGraph, predict_every_s=0.4,
-                              i3d_every_s=0.95, i3d_window_s=2.0, i3d_executor=executor)  # fmt: skip
+                              i3d_every_s=0.95, i3d_window_s=2.0, i3d_executor=executor,
+                              rolling_executor=InlineExecutor())  # fmt: skip
         recognizer = store.recognizer()
         frame = np.zeros((120, 160, 3), np.uint8)
         frame[50:60, 70:80] = (255, 0, 0)
@@ -288,6 +290,75 @@ def test_live_step_predicts_on_the_window_and_the_i3d_scores_on_its_own(store):
         assert i3d.message is None and i3d.prediction.labels[0] in LABELS
         assert MIN_I3D_FRAMES <= i3d.frames <= 11 and i3d.prediction.time_scores.ndim == 2
     assert session.score_i3d(recognizer).labels[0] in LABELS  # the whole window, on the caller's thread
+
+
+class _GatedRecognizer:
+    """A recognizer whose keypoint model waits for `gate` (a slow model, on demand)."""
+
+    def __init__(self, recognizer):
+        self._recognizer, self.gate, self.calls = recognizer, threading.Event(), 0
+
+    def __getattr__(self, name):
+        return getattr(self._recognizer, name)
+
+    def predict_landmarks(self, landmarks):
+        self.calls += 1
+        assert self.gate.wait(60)
+        return self._recognizer.predict_landmarks(landmarks)
+
+
+def test_live_frames_are_answered_while_the_rolling_prediction_runs(store):
+    """The rolling BiGRU runs off the stream: frames keep being answered while it works, no second
+    one is queued for the session meanwhile, and its answer comes with the first frame after it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    clock = [0.0]
+    recognizer = _GatedRecognizer(store.recognizer())
+    frame = np.zeros((120, 160, 3), np.uint8)
+    frame[50:60, 70:80] = (255, 0, 0)
+    with ThreadPoolExecutor(1) as rolling, ThreadPoolExecutor(1) as i3d:
+        session = LiveSession(clock=lambda: clock[0], extractor_factory=_FakeGraph, predict_every_s=0.4,
+                              i3d_executor=i3d, rolling_executor=rolling)  # fmt: skip
+        updates = []
+        for _ in range(40):
+            clock[0] += 0.2
+            updates.append(session.step(frame, recognizer))
+            if recognizer.calls:
+                break
+        assert recognizer.calls == 1 and any(u.message == "Collecting frames…" for u in updates)
+        job = session.rolling_pending
+        assert job is not None and not job.done()
+        for _ in range(5):  # the model is busy: the frames still come back, without a prediction
+            clock[0] += 0.2
+            update = session.step(frame, recognizer)
+            assert update.display.shape == (120, 160, 3) and update.prediction is None
+        assert session.rolling_pending is job and recognizer.calls == 1
+        recognizer.gate.set()
+        job.result(timeout=60)
+        clock[0] += 0.2
+        update = session.step(frame, recognizer)
+        assert update.prediction is not None and update.prediction.labels[0] in LABELS
+        assert update.seconds_ago.shape == (200,)
+        session.close()
+
+
+def test_the_live_i3d_worker_runs_at_a_lower_priority_than_the_stream():
+    """The shared worker's thread (where a one-thread OpenVINO I3D computes) is nicer than the
+    threads that answer the frames, so the overlay keeps its rate while the I3D scores."""
+    import os
+    import threading
+
+    from signdemo.ui import live
+
+    if not hasattr(os, "setpriority"):
+        pytest.skip("no per-thread priorities on this system")
+    here = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    worker = live._shared_i3d_worker()
+    nice = worker.submit(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())).result(timeout=10)
+    assert nice == max(live.LIVE_I3D_NICE, here)
+    assert live.LIVE_I3D_NICE > 0 and (nice > here or here >= live.LIVE_I3D_NICE)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == here  # the caller's is untouched
+    assert live.lower_thread_priority(0) is False
 
 
 def test_training_scripts_are_listed():

@@ -11,7 +11,9 @@ selfie view the user is looking at (landmark x mirrored onto the received frame)
 moves with the user; the legend still names the signer's own hands.
 
 Timing: frames are stamped when they arrive. The rolling BiGRU prediction covers the frames of the
-last `window_s` seconds and is recomputed every `predict_every_s`, on the stream's own thread. The I3D
+last `window_s` seconds and is recomputed every `predict_every_s` off the stream (on a worker shared
+by the sessions; the window is taken when it is due, its answer handed over with the first frame after
+it is ready), so a frame's reply is its landmarks and drawing only, never a model's run. The I3D
 scores the frames of the last `i3d_window_s` seconds on its own every `i3d_every_s` (start to
 start; later when a scoring takes longer), off the stream: on one worker thread shared by every
 live session, so the overlay keeps its frames coming while the I3D works, and each session has at
@@ -50,18 +52,64 @@ IDLE_RELEASE_S = 30.0
 MIN_I3D_FRAMES = 6
 #: CPU threads of a live I3D scoring (OpenVINO): on a 2-core machine the overlay keeps the other core.
 LIVE_I3D_THREADS = int(os.environ.get("SIGNDEMO_LIVE_I3D_THREADS", "1")) or None
+#: Scheduling niceness of the live I3D's worker thread (Linux; 0 = as the rest of the server). With
+#: one thread, OpenVINO computes on the calling thread, so the I3D then takes the CPU the overlays
+#: leave: the frames keep coming at their rate and the I3D answer refreshes less often instead.
+LIVE_I3D_NICE = int(os.environ.get("SIGNDEMO_LIVE_I3D_NICE", "10"))
 
 _sessions: "weakref.WeakSet[LiveSession]" = weakref.WeakSet()
 _i3d_worker: ThreadPoolExecutor | None = None
-_i3d_worker_lock = threading.Lock()
+_workers_lock = threading.Lock()
+_rolling_workers: ThreadPoolExecutor | None = None
+#: Threads the rolling BiGRU predictions of all live sessions run on (each session has at most one
+#: queued or running).
+ROLLING_WORKERS = 2
+
+
+def _shared_rolling_workers() -> ThreadPoolExecutor:
+    """The threads the rolling BiGRU predictions run on (made on first use; normal priority)."""
+    global _rolling_workers
+    with _workers_lock:
+        if _rolling_workers is None:
+            _rolling_workers = ThreadPoolExecutor(ROLLING_WORKERS, thread_name_prefix="signdemo-live-bigru")
+        return _rolling_workers
+
+
+class InlineExecutor(Executor):
+    """Runs each submitted call at once on the caller's thread (a finished future): the rolling
+    prediction then comes with the frame that made it due (tests, scripts)."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever reads the future
+            future.set_exception(exc)
+        return future
+
+
+def lower_thread_priority(nice: int) -> bool:
+    """Give the calling thread (only it: Linux schedules threads one by one) niceness `nice`.
+    Returns whether it was set (False where the system has no per-thread priority)."""
+    if nice <= 0 or not hasattr(os, "setpriority") or not hasattr(threading, "get_native_id"):
+        return False
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, max(nice, os.getpriority(os.PRIO_PROCESS, tid)))
+    except OSError as exc:
+        log.warning("live I3D: could not lower the worker's priority (%s)", exc)
+        return False
+    return True
 
 
 def _shared_i3d_worker() -> ThreadPoolExecutor:
-    """The one thread every live session's I3D scoring runs on (made on first use)."""
+    """The one thread every live session's I3D scoring runs on (made on first use), at niceness
+    `LIVE_I3D_NICE`."""
     global _i3d_worker
-    with _i3d_worker_lock:
+    with _workers_lock:
         if _i3d_worker is None:
-            _i3d_worker = ThreadPoolExecutor(1, thread_name_prefix="signdemo-live-i3d")
+            _i3d_worker = ThreadPoolExecutor(1, thread_name_prefix="signdemo-live-i3d",
+                                             initializer=lower_thread_priority, initargs=(LIVE_I3D_NICE,))  # fmt: skip
         return _i3d_worker
 _reaper: threading.Thread | None = None
 _reaper_lock = threading.Lock()
@@ -92,6 +140,15 @@ class LiveI3D:
     window_s: float  # seconds of stream scored
     frames: int  # webcam frames in that window
     took_s: float  # seconds the scoring took, sampling and preprocessing included
+    message: str | None = None
+
+
+@dataclass
+class _Rolling:
+    """One rolling BiGRU prediction of the window (or why there is none)."""
+
+    prediction: Prediction | None = None
+    seconds_ago: np.ndarray | None = None
     message: str | None = None
 
 
@@ -135,9 +192,15 @@ class LiveSession:
         i3d_window_s: float = 2.0,
         i3d_every_s: float = 1.0,
         i3d_executor: Executor | None = None,
+        rolling_executor: Executor | None = None,
     ) -> None:
-        """i3d_executor: where the I3D scorings run (default: the thread shared by all sessions)."""
+        """i3d_executor: where the I3D scorings run (default: the thread shared by all sessions);
+        rolling_executor: where the rolling BiGRU predictions run (default: the threads shared by all
+        sessions; an `InlineExecutor` runs them in `step`)."""
         self.mirrored = mirrored
+        self._rolling_executor = rolling_executor
+        self._rolling_job: Future | None = None
+        self._rolling_lock = threading.Lock()
         self.i3d_window_s = i3d_window_s
         self.i3d_every_s = i3d_every_s
         self._i3d_executor = i3d_executor
@@ -254,38 +317,66 @@ class LiveSession:
     # ------------------------------------------------------------------ models
 
     def step(self, frame_rgb: np.ndarray, recognizer: Recognizer) -> LiveUpdate:
-        """Add a frame; when due, recompute the rolling BiGRU prediction and start an I3D scoring;
-        hand over an I3D scoring that finished."""
+        """Add a frame; when due, start the rolling BiGRU prediction and an I3D scoring (both off this
+        thread); hand over those that finished."""
         display, _, present = self.add_frame(frame_rgb)
         i3d = self.poll_i3d(recognizer)
         found = [n.replace("_", " ") for n, p in zip(schema.PART_NAMES, present) if p]
         times, indices, _, points, pres = self.snapshot()
         status = (f"{self.rate():.1f} frames/s · window {times[-1] - times[0]:.1f} s ({len(times)} frames) · "
                   f"found: {', '.join(found) or 'nobody'}")  # fmt: skip
-        now = self.clock()
-        if now - self._last_prediction < self.predict_every_s:
+        rolling = self._poll_rolling(recognizer, times, indices, points, pres, display.shape[1::-1])
+        if rolling is None:
             return LiveUpdate(display, status, i3d=i3d)
-        self._last_prediction = now
+        return LiveUpdate(display, status, prediction=rolling.prediction, seconds_ago=rolling.seconds_ago,
+                          message=rolling.message, i3d=i3d)  # fmt: skip
+
+    @property
+    def rolling_pending(self) -> Future | None:
+        """The rolling BiGRU prediction queued or running for this session, if any."""
+        return self._rolling_job
+
+    def _poll_rolling(self, recognizer: Recognizer, times, indices, points, pres, size) -> _Rolling | None:
+        """The rolling prediction that finished since the last frame (else None); starts the next one,
+        on the window as it is now, when `predict_every_s` has passed since the last start."""
+        with self._rolling_lock:
+            done = None
+            if self._rolling_job is not None and self._rolling_job.done():
+                done, self._rolling_job = self._rolling_job.result(), None
+            now = self.clock()
+            if self._rolling_job is None and now - self._last_prediction >= self.predict_every_s:
+                self._last_prediction = now
+                executor = self._rolling_executor or _shared_rolling_workers()
+                self._rolling_job = executor.submit(self._rolling, recognizer, now, times, indices, points, pres,
+                                                    size, self.rate() or 1.0)  # fmt: skip
+                if self._rolling_job.done():  # an inline executor: this frame's own prediction
+                    done, self._rolling_job = self._rolling_job.result(), None
+            return done
+
+    @staticmethod
+    def _rolling(recognizer: Recognizer, now: float, times, indices, points, pres, size, rate: float) -> _Rolling:
+        """The BiGRU on the window's landmarks (off the stream's thread)."""
         if recognizer.bigru is None:
-            return LiveUpdate(display, status, message="No keypoint (BiGRU) weights are loaded.", i3d=i3d)
+            return _Rolling(message="No keypoint (BiGRU) weights are loaded.")
         if len(times) < MIN_ROWS:
-            return LiveUpdate(display, status, message="Collecting frames…", i3d=i3d)
+            return _Rolling(message="Collecting frames…")
         from signdemo.landmarks import Landmarks
 
-        lm = Landmarks(points.astype(np.float32), pres, indices, self.rate() or 1.0, display.shape[1::-1])
+        lm = Landmarks(points.astype(np.float32), pres, indices, rate, size)
         try:
             pred = recognizer.predict_landmarks(lm)
         except NoPersonDetectedError:
             if pres[:, 0].any():  # a body but no hand, for a model that reads the hands alone
-                return LiveUpdate(display, status, i3d=i3d,
-                                  message="No hands in view: sign with your hands in the picture.")  # fmt: skip
-            return LiveUpdate(display, status, i3d=i3d,
-                              message="Nobody in view: step back so your head, shoulders and hands show.")  # fmt: skip
+                return _Rolling(message="No hands in view: sign with your hands in the picture.")
+            return _Rolling(message="Nobody in view: step back so your head, shoulders and hands show.")
+        except Exception as exc:  # noqa: BLE001 - off the stream's thread: report it, keep the overlay going
+            log.exception("live BiGRU prediction failed")
+            return _Rolling(message=f"the keypoint model failed ({type(exc).__name__}); see the server log")
         ages = np.full(len(pred.attention_frames), np.nan)
         ok = pred.attention_frames >= 0
         pos = np.searchsorted(indices, pred.attention_frames[ok])
         ages[ok] = now - times[np.clip(pos, 0, len(times) - 1)]
-        return LiveUpdate(display, status, prediction=pred, seconds_ago=ages, i3d=i3d)
+        return _Rolling(pred, ages)
 
     # ------------------------------------------------------------------ the I3D, on its own
 
