@@ -76,6 +76,9 @@ class FeatureConfig:
         kept a presence mask does: they become -centre / width, and velocities see them).
     first_velocity: velocity of the first step: "zero"; "repeat" (that of the second step);
         "position" (the difference from an all-zero frame before the clip, i.e. its positions).
+    hand_points: "absolute" keeps every hand point where the normalisation put it; "wrist" keeps
+        each hand's wrist there and gives its other 20 points relative to that wrist in the same
+        frame (same scale): the hand's place and its shape become separate features.
     """
 
     num_frames: int = NUM_FRAMES
@@ -88,6 +91,7 @@ class FeatureConfig:
     shoulder_dims: Literal["xy", "xyz"] = "xy"
     missing: Literal["zero", "normalized"] = "zero"
     first_velocity: Literal["zero", "repeat", "position"] = "zero"
+    hand_points: Literal["absolute", "wrist"] = "absolute"
 
     def __post_init__(self) -> None:
         choices = {
@@ -96,6 +100,7 @@ class FeatureConfig:
             "hand_order": ("left_right", "right_left"),
             "velocity": ("masked", "raw"),
             "pose": ("keep", "drop"),
+            "hand_points": ("absolute", "wrist"),
             **UNKNOWN_CHOICES,
         }
         for name, allowed in choices.items():
@@ -111,6 +116,16 @@ class FeatureConfig:
     def uses_pose(self) -> bool:
         """Whether the model reads the body pose (else only the hands are needed to score a clip)."""
         return self.pose == "keep"
+
+    def relative_points(self) -> np.ndarray:
+        """(75,) bool: the points whose positions are offsets from their hand's wrist (an augmentation
+        shifts or flips them about 0, not about the clip's centre)."""
+        rows = np.zeros(schema.NUM_POINTS, dtype=bool)
+        if self.hand_points == "wrist":
+            for s in _HANDS:
+                rows[s] = True
+                rows[s.start + _WRIST] = False
+        return rows
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "FeatureConfig":
@@ -199,6 +214,18 @@ def _normalize_hands(points: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(mask[..., None], out, 0.0)
 
 
+def _relative_to_wrist(points: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Each hand's points other than the wrist minus that hand's wrist in the same frame (a hand is
+    present or missing whole, so its wrist is there wherever its points are)."""
+    out = points.copy()
+    for s in _HANDS:
+        wrist = points[:, s.start + _WRIST][:, None]  # (T, 1, 3)
+        others = np.arange(s.start, s.stop) != s.start + _WRIST
+        rows = np.arange(s.start, s.stop)[others]
+        out[:, rows] = np.where(mask[:, rows, None], points[:, rows] - wrist, 0.0)
+    return out
+
+
 def _resample_interpolate(points: np.ndarray, mask: np.ndarray, num_frames: int):
     """Linear interpolation of each point onto `num_frames` evenly spaced times.
 
@@ -257,6 +284,8 @@ def landmarks_to_features(
             mask[:, _POSE] = config.pose == "keep"
     elif config.normalize == "hands":
         points = _normalize_hands(points, mask)
+    if config.hand_points == "wrist":
+        points = _relative_to_wrist(points, mask)
 
     if config.resample == "interpolate":
         points, mask = _resample_interpolate(points, mask, config.num_frames)

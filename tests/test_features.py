@@ -119,6 +119,33 @@ def test_hand_normalisation_removes_position_and_scale_per_clip():
     assert np.allclose(ratio, ratio[0], rtol=1e-4)
 
 
+def test_wrist_relative_hand_points_are_offsets_from_the_wrist_of_the_same_frame():
+    points, present = _clip(missing_left=(5, 6))
+    absolute = FeatureConfig(normalize="hands", pose="drop", resample="pad")
+    relative = FeatureConfig(normalize="hands", pose="drop", resample="pad", hand_points="wrist")
+    a = position_features(landmarks_to_features(points, present, absolute))[:37]
+    b = position_features(landmarks_to_features(points, present, relative))[:37]
+    wrist = schema.HAND_NAMES.index("wrist")
+    for part in ("left_hand", "right_hand"):
+        ha, hb = a[:, schema.part_slice(part)], b[:, schema.part_slice(part)]
+        assert np.allclose(hb[:, wrist], ha[:, wrist])  # the wrist keeps the hand's place
+        assert np.allclose(hb, np.where(ha.any(axis=2, keepdims=True), ha - ha[:, wrist : wrist + 1], 0) + (
+            np.arange(21) == wrist)[None, :, None] * ha[:, wrist : wrist + 1], atol=1e-6)  # fmt: skip
+    assert not b[5:7, schema.part_slice("left_hand")].any()  # a missing hand stays zero
+    assert np.allclose(b[:, schema.part_slice("pose")], 0)
+    # the shape part no longer moves with the hand: shifting one hand changes only its wrist
+    moved = points.copy()
+    moved[10, schema.part_slice("right_hand"), :2] += 0.05
+    c = position_features(landmarks_to_features(moved, present, relative))[:37]
+    diff = np.abs(c - b).max(axis=2)
+    assert diff[10, schema.part_slice("right_hand")][wrist] > 0.01
+    others = np.delete(np.arange(21), wrist)
+    assert diff[10, schema.part_slice("right_hand")][others].max() < 0.05  # only the clip scale moved
+    assert FeatureConfig.from_dict(relative.to_dict()) == relative
+    with pytest.raises(ValueError, match="hand_points"):
+        FeatureConfig(hand_points="palm")
+
+
 def test_hand_order_swaps_hand_blocks():
     points, present = _clip()
     a = position_features(landmarks_to_features(points, present))

@@ -143,6 +143,38 @@ def test_rotation_augmentation_equals_rotating_the_landmarks() -> None:
         assert not np.allclose(aug, x, atol=1e-3)
 
 
+def test_augmentations_of_wrist_relative_hands_equal_transforming_the_landmarks() -> None:
+    """With hand_points="wrist" the offsets from a wrist scale, flip and turn about 0 while the
+    wrists move with the clip: each augmentation still equals the same change made to the landmarks."""
+    lm = synthetic_landmarks(3, np.random.default_rng(9))
+    lm.present[4:8, 1] = False
+    image = FeatureConfig(hand_points="wrist")
+    hands = FeatureConfig(normalize="hands", pose="drop", hand_points="wrist")
+    relative = image.relative_points()
+    assert relative.sum() == 40 and not relative[:33].any()
+
+    x = landmarks_to_features(lm.points, lm.present, image)
+    r = np.random.default_rng(7)
+    s = 1.0 + r.uniform(-0.1, 0.1)
+    t = np.array([r.uniform(-0.05, 0.05), r.uniform(-0.05, 0.05), 0.0], np.float32)
+    expected = landmarks_to_features(s * lm.points + t, lm.present, image)
+    aug = bigru.augment_affine(x, np.random.default_rng(7), relative=relative)
+    np.testing.assert_allclose(aug, expected, atol=1e-5)
+    assert not np.allclose(bigru.augment_affine(x, np.random.default_rng(7)), expected, atol=1e-3)
+
+    x = landmarks_to_features(lm.points, lm.present, hands)
+    mirrored = lm.mirrored()
+    expected = landmarks_to_features(mirrored.points, mirrored.present, hands)
+    np.testing.assert_allclose(bigru.augment_mirror(x, "hands", relative), expected, atol=1e-5)
+
+    a = np.deg2rad(np.random.default_rng(11).uniform(-15, 15))
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    turned = lm.points.astype(np.float64).copy()
+    turned[..., :2] = (turned[..., :2] - 0.3) @ rot.T + 0.3
+    aug = bigru.augment_rotate(x, np.random.default_rng(11), "hands", relative=relative)
+    np.testing.assert_allclose(aug, landmarks_to_features(turned, lm.present, hands), atol=1e-5)
+
+
 def test_time_augmentation_is_the_features_of_the_trimmed_clip() -> None:
     """On a 200-frame clip (resampling is then the identity), features sampled again at the steps
     50..149 are the features of frames 50..149 resampled to 200 by `landmarks_to_features`."""

@@ -50,18 +50,30 @@ DATA_PROVENANCE = ("split", "hand_rule", "hand_rule_meaning", "licence")
 # Data
 
 
-def augment_affine(x: np.ndarray, rng: np.random.Generator, scale: float = 0.1, shift: float = 0.05) -> np.ndarray:
+def _centres(normalize: str, relative: np.ndarray | None) -> np.ndarray:
+    """(75, 1) centre of each point's coordinates: 0.5 for image coordinates, 0 for normalised ones
+    and for offsets from a wrist (`FeatureConfig.relative_points`)."""
+    centre = np.full((schema.NUM_POINTS, 1), 0.5 if normalize == "none" else 0.0)
+    if relative is not None:
+        centre[relative] = 0.0
+    return centre
+
+
+def augment_affine(x: np.ndarray, rng: np.random.Generator, scale: float = 0.1, shift: float = 0.05,
+                   relative: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     """Random zoom and shift of one (F, 450) feature matrix, exactly as if applied to the landmarks.
 
     Positions p -> s * p + t (t on x, y only) where a point is present (non-zero); velocities are
-    differences of positions, so they scale by s and ignore t. Missing points stay zero.
+    differences of positions, so they scale by s and ignore t. Missing points stay zero. Points that
+    are offsets from their wrist (`relative`, (75,) bool) only scale.
     """
     n = schema.NUM_POSITION_FEATURES
     s = 1.0 + rng.uniform(-scale, scale)
     t = np.array([rng.uniform(-shift, shift), rng.uniform(-shift, shift), 0.0], dtype=np.float32)
     pos = x[:, :n].reshape(len(x), schema.NUM_POINTS, 3)  # (F, 75, 3)
     present = (pos != 0).any(axis=2, keepdims=True)  # (F, 75, 1)
-    pos = np.where(present, s * pos + t, 0.0)
+    shifts = np.where(relative[:, None], 0.0, t) if relative is not None else t  # (75, 3) or (3,)
+    pos = np.where(present, s * pos + shifts, 0.0)
     return np.concatenate([pos.reshape(len(x), n), s * x[:, n:]], axis=1).astype(np.float32)
 
 
@@ -80,14 +92,15 @@ def parse_augment(spec: str) -> tuple[str, ...]:
     return tuple(n for n in AUGMENT_NAMES if n in names)
 
 
-def augment_mirror(x: np.ndarray, normalize: str) -> np.ndarray:
+def augment_mirror(x: np.ndarray, normalize: str, relative: np.ndarray | None = None) -> np.ndarray:
     """One (F, 450) feature matrix of the horizontally mirrored clip, exactly as if the landmarks
     had been mirrored (`Landmarks.mirrored`): left and right swap (hands and pose points) and x
     flips about the image centre (0.5) for image coordinates, about 0 for the normalised ones
     (the centre of the shoulders or of the hands flips with the clip). Signers sign with either hand
-    dominant, so the mirrored clip is the same sign by a signer of the other handedness."""
+    dominant, so the mirrored clip is the same sign by a signer of the other handedness. Offsets
+    from a wrist (`relative`) flip about 0."""
     n = schema.NUM_POSITION_FEATURES
-    centre = 0.5 if normalize == "none" else 0.0
+    centre = _centres(normalize, relative)[:, 0]  # (75,) the mirror keeps each row's kind
     pos = x[:, :n].reshape(len(x), schema.NUM_POINTS, 3)[:, _MIRROR_ROWS]  # (F, 75, 3)
     vel = x[:, n:].reshape(len(x), schema.NUM_POINTS, 3)[:, _MIRROR_ROWS].copy()
     present = (pos != 0).any(axis=2)  # (F, 75)
@@ -97,14 +110,15 @@ def augment_mirror(x: np.ndarray, normalize: str) -> np.ndarray:
     return np.concatenate([pos.reshape(len(x), n), vel.reshape(len(x), n)], axis=1).astype(np.float32)
 
 
-def augment_rotate(x: np.ndarray, rng: np.random.Generator, normalize: str, degrees: float = 15.0) -> np.ndarray:
+def augment_rotate(x: np.ndarray, rng: np.random.Generator, normalize: str, degrees: float = 15.0,
+                   relative: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     """Random in-plane rotation by up to +-`degrees` about the centre of the coordinates (0.5 for
-    image coordinates, 0 for normalised ones), exactly as if applied to the landmarks: positions
-    and velocities turn alike; missing points stay zero."""
+    image coordinates, 0 for normalised ones and offsets from a wrist), exactly as if applied to the
+    landmarks: positions and velocities turn alike; missing points stay zero."""
     n = schema.NUM_POSITION_FEATURES
     a = np.deg2rad(rng.uniform(-degrees, degrees))
     rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-    centre = 0.5 if normalize == "none" else 0.0
+    centre = _centres(normalize, relative)  # (75, 1)
     pos = x[:, :n].reshape(len(x), schema.NUM_POINTS, 3).astype(np.float64)
     vel = x[:, n:].reshape(len(x), schema.NUM_POINTS, 3).astype(np.float64)
     present = (pos != 0).any(axis=2, keepdims=True)
@@ -156,18 +170,18 @@ class KeypointDataset(Dataset):
         row = int(self.indices[i])
         x = np.asarray(self.features[row], dtype=np.float32)  # (F, 450)
         rng = common.sample_rng(self.seed, self.epoch, row)
-        normalize = self.config.normalize
+        normalize, relative = self.config.normalize, self.config.relative_points()
         for name in self.augment:
             if name == "time":
                 x = augment_time(x, rng, self.config)
             elif name == "handdrop":
                 x = augment_handdrop(x, rng, self.config)
             elif name == "affine":
-                x = augment_affine(x, rng)
+                x = augment_affine(x, rng, relative=relative)
             elif name == "rotate":
-                x = augment_rotate(x, rng, normalize)
+                x = augment_rotate(x, rng, normalize, relative=relative)
             elif name == "mirror" and rng.random() < 0.5:
-                x = augment_mirror(x, normalize)
+                x = augment_mirror(x, normalize, relative)
         return torch.from_numpy(x), int(self.targets[row]), row
 
 

@@ -433,11 +433,14 @@ def add_feature_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--velocity", choices=("masked", "raw"), default=d.velocity)
     g.add_argument("--pose", choices=("keep", "drop"), default=d.pose,
                    help="drop: the body pose is zeroed (a hands-only model)")  # fmt: skip
+    g.add_argument("--hand-points", choices=("absolute", "wrist"), default=d.hand_points,
+                   help="wrist: each hand's points other than the wrist as offsets from it")  # fmt: skip
 
 
 def feature_config_from_args(args: argparse.Namespace) -> FeatureConfig:
     return FeatureConfig(num_frames=args.num_frames, resample=args.resample, normalize=args.normalize,
-                         hand_order=args.hand_order, velocity=args.velocity, pose=args.pose)  # fmt: skip
+                         hand_order=args.hand_order, velocity=args.velocity, pose=args.pose,
+                         hand_points=args.hand_points)  # fmt: skip
 
 
 def add_video_args(parser: argparse.ArgumentParser) -> None:
