@@ -92,6 +92,29 @@ def test_every_second_frame_keeps_those_rows_and_records_the_rate(hands_dir, tmp
         wlasl_hands.convert(hands_dir, tmp_path / "bad", limit=1, every=0)
 
 
+def test_sign_range_keeps_the_annotated_frames_of_each_clip(hands_dir, tmp_path):
+    cfg = FeatureConfig(pose="drop", normalize="hands")
+    full = wlasl_hands.convert(hands_dir, tmp_path / "all", num_classes=100, limit=6, feature_config=cfg)
+    cut = wlasl_hands.convert(hands_dir, tmp_path / "cut", num_classes=100, limit=6, feature_config=cfg,
+                              sign_range=True)  # fmt: skip
+    from signdemo.landmarks import Landmarks
+
+    index = wlasl_hands.read_index(hands_dir)
+    shorter = 0
+    for path in sorted((full / "landmarks").glob("*.npz")):
+        a, b = Landmarks.load(path), Landmarks.load(cut / "landmarks" / path.name)
+        row = index[path.stem.removeprefix("wlasl_")]
+        start = int(row["frame_start"]) - 1
+        end = len(a.points) if int(row["frame_end"]) < 0 else min(int(row["frame_end"]), len(a.points))
+        np.testing.assert_array_equal(b.frame_indices, np.arange(start, end))  # 1-based, inclusive annotation
+        np.testing.assert_array_equal(b.points, a.points[start:end])
+        shorter += len(b.points) < len(a.points)
+    assert shorter >= 3  # most WLASL100 clips end before their video does
+    assert json.loads((cut / "prepare_config.json").read_text())["frames"] == "WLASL's annotated sign boundaries"
+    clip = wlasl_hands.HandClip("x", "g", 0, "train", "", np.zeros((10, 2, 21, 3), np.float32), 3, 40)
+    assert clip.sign_range() == slice(2, 10)  # an end past the last frame is clipped to it
+
+
 def test_all_classes_are_the_300_the_data_holds_not_the_class_lists_2000(hands_dir, tmp_path):
     out = wlasl_hands.convert(hands_dir, tmp_path / "kp", num_classes=None, limit=2)
     assert len(PreparedDataset.load(out).labels) == 300

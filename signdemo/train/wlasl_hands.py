@@ -68,6 +68,15 @@ class HandClip:
     split: str
     signer: str
     slots: np.ndarray
+    frame_start: int = 1  # WLASL's sign boundaries: 1-based, inclusive; frame_end -1 = the last frame
+    frame_end: int = -1
+
+    def sign_range(self) -> slice:
+        """The frames of the sign itself (WLASL's annotation, clipped to the frames there are)."""
+        n = len(self.slots)
+        start = min(max(self.frame_start - 1, 0), max(n - 1, 0))
+        end = n if self.frame_end < 0 else min(max(self.frame_end, start + 1), n)
+        return slice(start, end)
 
 
 def slot_present(slots: np.ndarray) -> np.ndarray:
@@ -138,7 +147,8 @@ def read_clips(folder: str | Path, num_classes: int | None = 100) -> Iterator[Ha
         if num_classes is not None and class_index >= num_classes:
             continue
         yield HandClip(str(vid), row["gloss"], class_index, normalize_split(row["split"]),
-                       row.get("signer_id") or "", frames[offsets[i] : offsets[i + 1]].astype(np.float32))  # fmt: skip
+                       row.get("signer_id") or "", frames[offsets[i] : offsets[i + 1]].astype(np.float32),
+                       int(row.get("frame_start") or 1), int(row.get("frame_end") or -1))  # fmt: skip
 
 
 def convert(
@@ -150,11 +160,14 @@ def convert(
     hand_rule: str = DEFAULT_HAND_RULE,
     limit: int | None = None,
     every: int = 1,
+    sign_range: bool = False,
 ) -> Path:
     """Write landmark files and the exchange format for the first `num_classes` classes.
 
     every: keep every N-th frame (2: about 15 fps, the rows a model extracting at 15 fps sees); the
     rate recorded for the data (and asked of the app by a model trained on it) is 30 / N.
+    sign_range: keep only the frames inside WLASL's annotated sign boundaries (frame_start,
+    frame_end), as WLASL's own video pipeline cuts them; else every frame of the video.
     """
     if every < 1:
         raise ValueError(f"every must be >= 1, got {every}")
@@ -177,20 +190,23 @@ def convert(
         if classes[clip.class_index] != clip.gloss:
             raise ValueError(f"{clip.video_id}: gloss {clip.gloss!r} but class {clip.class_index} is "
                              f"{classes[clip.class_index]!r} in {CLASS_LIST_NAME}")  # fmt: skip
-        points, present = hands_to_schema(clip.slots[::every], hand_rule)
-        lm = Landmarks(points, present, np.arange(0, len(clip.slots), every), fps, (0, 0))
+        part = clip.sign_range() if sign_range else slice(0, len(clip.slots))
+        points, present = hands_to_schema(clip.slots[part][::every], hand_rule)
+        lm = Landmarks(points, present, np.arange(part.start, part.stop, every), fps, (0, 0))
         key = f"wlasl_{clip.video_id}"
         lm.save(landmarks_dir / f"{key}.npz")
         rows.append({
             "sample_id": clip.video_id, "label": clip.gloss, "label_id": clip.class_index, "split": clip.split,
-            "signer": clip.signer, "source_path": f"{NPZ_NAME}#{clip.video_id}", "frame_start": 0, "frame_end": "",
-            "original_frames": len(clip.slots), "landmark_rows": len(points), "landmarks": f"{key}.npz",
+            "signer": clip.signer, "source_path": f"{NPZ_NAME}#{clip.video_id}", "frame_start": part.start,
+            "frame_end": part.stop, "original_frames": part.stop - part.start, "landmark_rows": len(points),
+            "landmarks": f"{key}.npz",
         })  # fmt: skip
     (landmarks_dir / PROGRESS_NAME).unlink(missing_ok=True)
     build_exchange(out, rows, classes, feature_config, landmarks_dir, extra_config={
         "source": f"WLASL{len(classes)} MediaPipe Hands landmarks ({folder.name}/{NPZ_NAME}; no pose)",
         "split": "WLASL official", "hand_rule": hand_rule, "hand_rule_meaning": HAND_RULES[hand_rule],
         "extraction_fps": fps, "licence": "WLASL C-UDA (computational use)",
+        "frames": "WLASL's annotated sign boundaries" if sign_range else "every frame of the video",
         "command": "python -m signdemo.train.wlasl_hands " + " ".join(sys.argv[1:]),
     })  # fmt: skip
     return out
@@ -311,6 +327,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, help="only the first N clips")
     parser.add_argument("--every", type=int, default=1, metavar="N",
                         help="keep every N-th frame (2: ~15 fps; the model then asks the app for 30/N fps)")
+    parser.add_argument("--sign-range", action="store_true",
+                        help="only the frames inside WLASL's annotated sign boundaries (frame_start, frame_end)")
     parser.add_argument("--check-handedness", type=Path, metavar="CLIPS_DIR",
                         help="measure each hand rule against Holistic on the clips of CLIPS_DIR and exit")
     parser.add_argument("--compare-sources", type=Path, metavar="CLIPS_DIR",
@@ -350,7 +368,7 @@ def main(args: argparse.Namespace):
         raise SystemExit("--out is required (or --check-handedness CLIPS_DIR)")
     return convert(args.folder, args.out, num_classes=args.num_classes or None,
                    feature_config=feature_config_from_args(args), hand_rule=args.hand_rule, limit=args.limit,
-                   every=args.every)  # fmt: skip
+                   every=args.every, sign_range=args.sign_range)  # fmt: skip
 
 
 if __name__ == "__main__":
