@@ -34,6 +34,18 @@ _WRIST = schema.HAND_NAMES.index("wrist")
 _MIDDLE_MCP = schema.HAND_NAMES.index("middle_finger_mcp")
 
 
+def _wrist_offset_rows() -> np.ndarray:
+    """(75,) bool: each hand's points other than its wrist (offsets from it with hand_points="wrist")."""
+    rows = np.zeros(schema.NUM_POINTS, dtype=bool)
+    for s in _HANDS:
+        rows[s] = True
+        rows[s.start + _WRIST] = False
+    return rows
+
+
+_WRIST_OFFSET_ROWS = _wrist_offset_rows()
+
+
 #: Choices of the options added for readings of the published recipe that its record leaves open
 #: (the first value of each is the behaviour of bundles that do not record it).
 UNKNOWN_CHOICES: dict[str, tuple[str, ...]] = {
@@ -120,12 +132,7 @@ class FeatureConfig:
     def relative_points(self) -> np.ndarray:
         """(75,) bool: the points whose positions are offsets from their hand's wrist (an augmentation
         shifts or flips them about 0, not about the clip's centre)."""
-        rows = np.zeros(schema.NUM_POINTS, dtype=bool)
-        if self.hand_points == "wrist":
-            for s in _HANDS:
-                rows[s] = True
-                rows[s.start + _WRIST] = False
-        return rows
+        return _WRIST_OFFSET_ROWS.copy() if self.hand_points == "wrist" else np.zeros(schema.NUM_POINTS, dtype=bool)
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "FeatureConfig":
@@ -219,9 +226,8 @@ def _relative_to_wrist(points: np.ndarray, mask: np.ndarray) -> np.ndarray:
     present or missing whole, so its wrist is there wherever its points are)."""
     out = points.copy()
     for s in _HANDS:
+        rows = np.flatnonzero(_WRIST_OFFSET_ROWS[s]) + s.start  # (20,)
         wrist = points[:, s.start + _WRIST][:, None]  # (T, 1, 3)
-        others = np.arange(s.start, s.stop) != s.start + _WRIST
-        rows = np.arange(s.start, s.stop)[others]
         out[:, rows] = np.where(mask[:, rows, None], points[:, rows] - wrist, 0.0)
     return out
 

@@ -151,7 +151,7 @@ def _video_path(videos: Path, video_id: str) -> Path:
     return videos / f"{video_id}.mp4"
 
 
-def _wlasl_range(start: int | None, end: int | None) -> tuple[int, int | None]:
+def wlasl_range(start: int | None, end: int | None) -> tuple[int, int | None]:
     """WLASL 1-based inclusive (start, end), end -1 = last -> 0-based (start, exclusive end)."""
     s = max(int(start or 1) - 1, 0)
     e = None if end is None or int(end) < 0 else int(end)
@@ -168,7 +168,7 @@ def read_wlasl(json_path: str | Path, videos: str | Path, num_classes: int | Non
     for class_id, entry in enumerate(entries):
         labels.append(entry["gloss"])
         for inst in entry.get("instances", []):
-            start, end = _wlasl_range(inst.get("frame_start"), inst.get("frame_end"))
+            start, end = wlasl_range(inst.get("frame_start"), inst.get("frame_end"))
             vid = str(inst["video_id"])
             samples.append(Sample(
                 path=_video_path(videos, vid), label=entry["gloss"], label_id=class_id,
@@ -209,7 +209,7 @@ def read_nslt(
     samples = []
     for vid, v in data.items():
         class_id, start, end = (list(v["action"]) + [None, None])[:3]
-        s, e = _wlasl_range(start, end)
+        s, e = wlasl_range(start, end)
         samples.append(Sample(
             path=_video_path(videos, str(vid)), label=labels[int(class_id)], label_id=int(class_id),
             split=normalize_split(v["subset"]), signer=signers.get(str(vid), ""), sample_id=str(vid),

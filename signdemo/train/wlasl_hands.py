@@ -31,7 +31,7 @@ import numpy as np
 
 from signdemo import schema
 from signdemo.train import script_parser
-from signdemo.train.datasets import normalize_split, read_class_list
+from signdemo.train.datasets import normalize_split, read_class_list, wlasl_range
 from signdemo.train.prepare import PROGRESS_NAME, add_feature_args, build_exchange, feature_config_from_args
 
 log = logging.getLogger(__name__)
@@ -74,9 +74,9 @@ class HandClip:
     def sign_range(self) -> slice:
         """The frames of the sign itself (WLASL's annotation, clipped to the frames there are)."""
         n = len(self.slots)
-        start = min(max(self.frame_start - 1, 0), max(n - 1, 0))
-        end = n if self.frame_end < 0 else min(max(self.frame_end, start + 1), n)
-        return slice(start, end)
+        start, end = wlasl_range(self.frame_start, self.frame_end)
+        start = min(start, max(n - 1, 0))
+        return slice(start, n if end is None else min(max(end, start + 1), n))
 
 
 def slot_present(slots: np.ndarray) -> np.ndarray:

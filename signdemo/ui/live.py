@@ -97,7 +97,7 @@ def lower_thread_priority(nice: int) -> bool:
         tid = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, tid, max(nice, os.getpriority(os.PRIO_PROCESS, tid)))
     except OSError as exc:
-        log.warning("live I3D: could not lower the worker's priority (%s)", exc)
+        log.warning("could not lower the priority of thread %s (%s)", threading.current_thread().name, exc)
         return False
     return True
 
