@@ -91,6 +91,12 @@ class FeatureConfig:
     hand_points: "absolute" keeps every hand point where the normalisation put it; "wrist" keeps
         each hand's wrist there and gives its other 20 points relative to that wrist in the same
         frame (same scale): the hand's place and its shape become separate features.
+    fill_gaps: a part (a hand, or the pose) missing for at most this many consecutive frames between
+        two frames that have it is filled in by linear interpolation of its points between those
+        two frames, before normalisation; longer gaps and the frames before the part's first and
+        after its last appearance stay missing. 0 fills nothing. (MediaPipe loses a moving hand for
+        a frame or two at a time: 12% of the frames between a hand's first and last detection in
+        the WLASL100 hand data, 92% of those gaps 5 frames or shorter.)
     """
 
     num_frames: int = NUM_FRAMES
@@ -104,6 +110,7 @@ class FeatureConfig:
     missing: Literal["zero", "normalized"] = "zero"
     first_velocity: Literal["zero", "repeat", "position"] = "zero"
     hand_points: Literal["absolute", "wrist"] = "absolute"
+    fill_gaps: int = 0
 
     def __post_init__(self) -> None:
         choices = {
@@ -120,6 +127,8 @@ class FeatureConfig:
                 raise ValueError(f"FeatureConfig.{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if self.num_frames < 2:
             raise ValueError(f"FeatureConfig.num_frames must be >= 2, got {self.num_frames}")
+        if isinstance(self.fill_gaps, bool) or not isinstance(self.fill_gaps, int) or self.fill_gaps < 0:
+            raise ValueError(f"FeatureConfig.fill_gaps must be an int >= 0, got {self.fill_gaps!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -151,6 +160,21 @@ def _point_mask(present: np.ndarray) -> np.ndarray:
     for i, part in enumerate(schema.PART_NAMES):
         mask[:, schema.part_slice(part)] = present[:, i : i + 1]
     return mask
+
+
+def _fill_gaps(points: np.ndarray, mask: np.ndarray, max_gap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fill each part's runs of at most `max_gap` missing frames that have the part on both sides by
+    linear interpolation between those two frames; returns new (T, 75, 3) points and (T, 75) mask."""
+    points, mask = points.copy(), mask.copy()
+    for part in schema.PART_NAMES:
+        s = schema.part_slice(part)
+        have = np.flatnonzero(mask[:, s].all(axis=1))  # frames where the whole part is there
+        for a, b in zip(have[:-1], have[1:]):
+            if 1 < b - a <= max_gap + 1:
+                w = (np.arange(a + 1, b) - a)[:, None, None] / (b - a)  # (gap, 1, 1)
+                points[a + 1 : b, s] = (1 - w) * points[a, s] + w * points[b, s]
+                mask[a + 1 : b, s] = True
+    return points, mask
 
 
 def _normalize_shoulders(points: np.ndarray, mask: np.ndarray, config: "FeatureConfig | None" = None) -> np.ndarray:
@@ -283,6 +307,8 @@ def landmarks_to_features(
     if config.pose == "drop":
         mask[:, _POSE] = False
     points = np.where(mask[..., None], points, 0.0)
+    if config.fill_gaps:
+        points, mask = _fill_gaps(points, mask, config.fill_gaps)
     if config.normalize == "shoulder":
         points = _normalize_shoulders(points, mask, config)
         if config.missing == "normalized":  # the zero fill is data now: interpolated, and seen by velocities

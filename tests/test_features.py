@@ -146,6 +146,35 @@ def test_wrist_relative_hand_points_are_offsets_from_the_wrist_of_the_same_frame
         FeatureConfig(hand_points="palm")
 
 
+def test_fill_gaps_interpolates_short_gaps_of_a_part_only():
+    t = 40
+    points, present = _clip(t=t, missing_left=[0, 1, 10, 11, 20, 21, 22, 23, 38, 39])  # gaps of 2 and 4 inside
+    cfg = FeatureConfig(resample="pad", fill_gaps=3)
+    f = landmarks_to_features(points, present, cfg)
+    left = position_features(f)[:t, schema.part_slice("left_hand")]
+    hand = points[:, schema.part_slice("left_hand")]
+    # the 2-frame gap: one third and two thirds of the way from frame 9 to frame 12
+    assert np.allclose(left[10], hand[9] + (hand[12] - hand[9]) / 3, atol=1e-6)
+    assert np.allclose(left[11], hand[9] + 2 * (hand[12] - hand[9]) / 3, atol=1e-6)
+    vel = f[:t, 225:].reshape(t, 75, 3)[:, schema.part_slice("left_hand")]
+    assert np.allclose(vel[10], left[10] - left[9], atol=1e-6) and np.any(vel[10] != 0)  # motion, not a dropout
+    assert not left[20:24].any()  # 4 frames > fill_gaps: still missing
+    assert not left[:2].any() and not left[38:].any()  # before the first and after the last sighting
+    assert np.allclose(left[2:10], hand[2:10], atol=1e-6)  # frames that had the hand are untouched
+    # the other parts are not touched at all
+    plain = landmarks_to_features(points, present, FeatureConfig(resample="pad"))
+    others = np.r_[np.arange(33), np.arange(54, 75)]
+    assert np.array_equal(position_features(f)[:, others], position_features(plain)[:, others])
+    assert np.array_equal(plain, landmarks_to_features(points, present, FeatureConfig(resample="pad", fill_gaps=0)))
+    # a longer limit fills the 4-frame gap too
+    wide = position_features(landmarks_to_features(points, present, FeatureConfig(resample="pad", fill_gaps=4)))
+    assert np.allclose(wide[:t, schema.part_slice("left_hand")][21], hand[19] + 2 * (hand[24] - hand[19]) / 5, atol=1e-6)
+    assert FeatureConfig.from_dict(cfg.to_dict()) == cfg
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="fill_gaps"):
+            FeatureConfig(fill_gaps=bad)
+
+
 def test_hand_order_swaps_hand_blocks():
     points, present = _clip()
     a = position_features(landmarks_to_features(points, present))

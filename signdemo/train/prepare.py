@@ -435,12 +435,15 @@ def add_feature_args(parser: argparse.ArgumentParser) -> None:
                    help="drop: the body pose is zeroed (a hands-only model)")  # fmt: skip
     g.add_argument("--hand-points", choices=("absolute", "wrist"), default=d.hand_points,
                    help="wrist: each hand's points other than the wrist as offsets from it")  # fmt: skip
+    g.add_argument("--fill-gaps", type=int, default=d.fill_gaps, metavar="FRAMES",
+                   help="fill a hand (or the pose) missing for at most FRAMES frames in a row by "
+                        "interpolating between the frames either side (0: no filling)")  # fmt: skip
 
 
 def feature_config_from_args(args: argparse.Namespace) -> FeatureConfig:
     return FeatureConfig(num_frames=args.num_frames, resample=args.resample, normalize=args.normalize,
                          hand_order=args.hand_order, velocity=args.velocity, pose=args.pose,
-                         hand_points=args.hand_points)  # fmt: skip
+                         hand_points=args.hand_points, fill_gaps=args.fill_gaps)  # fmt: skip
 
 
 def add_video_args(parser: argparse.ArgumentParser) -> None:
