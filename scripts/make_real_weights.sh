@@ -20,6 +20,6 @@ $PY -m signdemo.train.bigru data/wlasl100-hands --out "$OUT" --name wlasl100-han
 rm -f "$OUT/checkpoints/last_bigru_attention_model.pt"
 # 3. the same model on real video through the app's own path (Holistic on the shared clips)
 $PY -m signdemo.train.wlasl_hands "$HANDS" --compare-sources ../shared/data/wlasl_clips --bundle "$OUT" \
-    --rates 15 --json "$OUT/reports/full_path_check.json"
+    --rates 15 --landmark-models holistic --json "$OUT/reports/full_path_check.json"
 # 4. the manifest lists (and hashes) what the folder now holds
 $PY -c "from signdemo.weights import load_bundle, update_manifest; update_manifest(load_bundle('$OUT'))"

@@ -56,6 +56,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--i3d", help="I3D bundle (default: the resolved one)")
     p.add_argument("--extraction-fps", type=float, default=None,
                    help="landmark extraction rate (default: the BiGRU bundle's, else 15)")
+    p.add_argument("--landmark-model", choices=("holistic", "hands"), default=None,
+                   help="MediaPipe graph of the keypoint landmarks (default: the BiGRU bundle's record)")
     p.add_argument("--i3d-frames", type=int, default=64, help="frames sampled per clip for the I3D")
     p.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"])
     p.add_argument("--compile", action="store_true", help="torch.compile the fast I3D path")
@@ -139,13 +141,13 @@ def measure_app(clips: list[Path], timeout: float = 180.0) -> dict:
             proc.kill()
 
 
-def measure_live(frames: np.ndarray, *, face_mesh: bool = False) -> dict:
-    """Per-frame latency of the live tab's work: one tracking graph, landmarks + overlay drawing."""
-    from signdemo.landmarks import HolisticExtractor
+def measure_live(frames: np.ndarray, rec) -> dict:
+    """Per-frame latency of the live tab's work: one tracking graph (of the keypoint model's landmark
+    model), landmarks + overlay drawing."""
     from signdemo.overlay import draw_landmarks
 
     times = []
-    with HolisticExtractor(face_mesh=face_mesh) as ex:
+    with rec.new_extractor() as ex:
         for frame in frames:
             t = time.perf_counter()
             points, present = ex.process(frame)
@@ -233,12 +235,14 @@ def run(args) -> dict:
         clips = [_trimmed(path, args.trim_s, tmp) for path in clips]
 
     t = time.perf_counter()
-    if args.baseline:
-        options, rate = RuntimeOptions.reference(), {"extraction_fps": None}
+    if args.baseline:  # the naive pipeline: Holistic (with its face mesh) on every frame
+        options = RuntimeOptions.reference()
+        rate = {"extraction_fps": None, "landmark_model": args.landmark_model or "holistic"}
     else:
         options = RuntimeOptions(precision=args.precision, compile=args.compile, landmark_workers=args.workers,
                                  i3d_backend=args.i3d_backend)  # fmt: skip
         rate = {} if args.extraction_fps is None else {"extraction_fps": args.extraction_fps}
+        rate.update({"landmark_model": args.landmark_model} if args.landmark_model else {})
     rec = Recognizer.from_defaults(bigru=args.bigru, i3d=args.i3d, runtime=options, **rate)
     load_s = time.perf_counter() - t
     warm_s = None
@@ -279,7 +283,8 @@ def run(args) -> dict:
             d["landmarks_per_frame"] = d["landmarks"] / max(len(lm), 1)
             d["landmarks_per_source_frame"] = d["landmarks"] / max(len(clip), 1)
             feats = timed("features", landmarks_to_features, lm.points, lm.present, rec.feature_config)
-            if lm.present[:, 0].any():
+            # what the app would score: a model that reads the pose needs one, a hands-only model a hand
+            if (lm.present[:, 0] if rec.feature_config.uses_pose else lm.any_hand()).any():
                 row["bigru_top1"] = timed("bigru", rec.predict_features, feats).top1
             d["bigru_end_to_end"] = d["decode"] + d["landmarks"] + d["features"] + d.get("bigru", 0.0)
             out = tmp / f"{n}.mp4"
@@ -330,7 +335,8 @@ def run(args) -> dict:
                     "cpus": os.cpu_count(), "torch_threads": threads, "torch": torch.__version__,
                     "bf16": options.use_bf16},  # fmt: skip
         "settings": {"baseline": args.baseline, "clips": str(args.clips), "n_clips": len(clips), "trim_s": args.trim_s,
-                     "extraction_fps": rec.extraction_fps, "i3d_frames": args.i3d_frames,
+                     "extraction_fps": rec.extraction_fps, "landmark_model": rec.landmark_model,
+                     "i3d_frames": args.i3d_frames,
                      "landmark_workers": options.landmark_workers, "face_mesh": options.face_mesh,
                      "i3d_fast_path": rec.i3d_runner.description if rec.i3d_runner else None,
                      # whether model_load_s includes converting the I3D for OpenVINO (not cached yet)
@@ -340,7 +346,7 @@ def run(args) -> dict:
         "model_load_s": load_s,
         "warm_up_s": warm_s,
         "stages_ms": {k: _stats(v) for k, v in stages.items()},
-        "live": measure_live(live_frames, face_mesh=options.face_mesh),
+        "live": measure_live(live_frames, rec),
         "live_tab": [measure_live_tab(live_frames, rec, visitors=v) for v in (1, 2)] if not args.baseline else [],
         "peak_rss_mb": _peak_rss_mb(),
         "clips": rows,
@@ -402,7 +408,8 @@ def print_table(r: dict) -> None:
     print(f"signdemo benchmark on {r['machine']['processor']} ({r['machine']['cpus']} CPUs, "
           f"torch {r['machine']['torch']}, {r['machine']['torch_threads']} threads)")  # fmt: skip
     rate = f"{s['extraction_fps']} fps" if s["extraction_fps"] else "every frame"
-    print(f"clips: {s['n_clips']} from {s['clips']}; landmarks at {rate} on {s['landmark_workers']} graph(s)"
+    print(f"clips: {s['n_clips']} from {s['clips']}; {s.get('landmark_model', 'holistic')} landmarks at {rate}"
+          f" on {s['landmark_workers']} graph(s)"
           f"{' with the face mesh' if s['face_mesh'] else ''}; I3D on {s['i3d_frames']} frames, "
           f"path: {s['i3d_fast_path']}{'  [--baseline]' if s['baseline'] else ''}")  # fmt: skip
     print(f"BiGRU: {s['bigru']}\nI3D:   {s['i3d']}\nmodel load: {r['model_load_s']:.2f} s")

@@ -147,6 +147,7 @@ class Recognizer:
         *,
         limits: "VideoLimits | None" = None,
         extraction_fps: float | None = _FROM_BUNDLE,
+        landmark_model: str | None = None,
         top_k: int = 5,
         i3d_reduce: str = "max",
         runtime: RuntimeOptions = RuntimeOptions(),
@@ -166,6 +167,15 @@ class Recognizer:
             extraction_fps = DEFAULT_EXTRACTION_FPS if recorded is None else (float(recorded) or None)
         #: Rate of the landmark rows (None: every decoded frame).
         self.extraction_fps = extraction_fps
+        from signdemo.landmarks import DEFAULT_LANDMARK_MODEL, LANDMARK_MODELS
+
+        if landmark_model is None:  # the bundle's record
+            landmark_model = (bigru.provenance if bigru else {}).get("landmark_model", DEFAULT_LANDMARK_MODEL)
+        if landmark_model not in LANDMARK_MODELS:
+            raise ValueError(f"unknown landmark model {landmark_model!r} (known: {sorted(LANDMARK_MODELS)})")
+        #: The MediaPipe graph the keypoint model's landmarks come from (`landmarks.LANDMARK_MODELS`):
+        #: the one its bundle records (provenance `landmark_model`), Holistic when it records none.
+        self.landmark_model = landmark_model
         self.top_k = top_k
         self.i3d_reduce = i3d_reduce
         self.runtime = runtime
@@ -174,7 +184,7 @@ class Recognizer:
         if runtime.warm_graphs and bigru is not None:
             from signdemo.landmarks import GraphPool
 
-            self.graphs = GraphPool(keep=runtime.landmark_workers, face_mesh=runtime.face_mesh)
+            self.graphs = GraphPool(keep=runtime.landmark_workers, model=landmark_model, **self.graph_options)
         crop = self.i3d_config.crop if i3d is not None else 224
         self.i3d_runner = I3DRunner(i3d.model, runtime, input_size=(crop, crop)) if i3d is not None else None
 
@@ -217,6 +227,17 @@ class Recognizer:
     # ---------------------------------------------------------------- preprocessing from bundles
 
     @property
+    def graph_options(self) -> dict:
+        """Options of a landmark graph of `landmark_model` under the runtime options."""
+        return {"face_mesh": self.runtime.face_mesh} if self.landmark_model == "holistic" else {}
+
+    def new_extractor(self):
+        """A fresh landmark graph of the keypoint model's landmark model (e.g. for a live session)."""
+        from signdemo.landmarks import new_extractor
+
+        return new_extractor(self.landmark_model, **self.graph_options)
+
+    @property
     def feature_config(self) -> FeatureConfig:
         return FeatureConfig.from_dict(self.bigru.preprocessing if self.bigru else {})
 
@@ -257,7 +278,7 @@ class Recognizer:
     def predict_landmarks(self, landmarks: "Landmarks") -> Prediction:
         """BiGRU on extracted landmarks; attention is mapped back to source-video frames."""
         config = self.feature_config
-        if not landmarks.present[:, 0].any():
+        if config.uses_pose and not landmarks.present[:, 0].any():
             raise NoPersonDetectedError(
                 "no person was detected in the clip (MediaPipe found no body pose on any frame), so the "
                 "keypoint model cannot score it. Make sure the signer's upper body and face are in view "
@@ -329,9 +350,13 @@ class Recognizer:
         """MediaPipe landmarks of a decoded clip at the configured extraction rate."""
         pos = clip.subsample(self.extraction_fps)
         fps = clip.fps * len(pos) / max(len(clip), 1)
-        options = {"pool": self.graphs} if self.graphs is not None else {"face_mesh": self.runtime.face_mesh}
-        return extract_landmarks_parallel(
-            clip.frames[pos], clip.source_indices[pos], fps, workers=self.runtime.landmark_workers, **options)
+        from signdemo.landmarks import SPLIT_BETWEEN_GRAPHS
+
+        options = {"pool": self.graphs} if self.graphs is not None else {"model": self.landmark_model,
+                                                                         **self.graph_options}  # fmt: skip
+        workers = self.runtime.landmark_workers if SPLIT_BETWEEN_GRAPHS[self.landmark_model] else 1
+        return extract_landmarks_parallel(clip.frames[pos], clip.source_indices[pos], fps, workers=workers,
+                                          **options)  # fmt: skip
 
     def recognize_stream(
         self,

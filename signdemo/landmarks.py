@@ -1,8 +1,10 @@
-"""MediaPipe Holistic landmarks in the project's (75, 3) schema.
+"""MediaPipe Holistic (or Hands) landmarks in the project's (75, 3) schema.
 
 One `HolisticExtractor` wraps one MediaPipe Holistic graph (legacy solution, mediapipe 0.10.21) in
-tracking mode: landmarks of a frame depend on the frames before it, so use a fresh extractor per
-clip and feed frames in order. Graphs are created only when an extractor is constructed, never
+tracking mode; a `HandsExtractor` one MediaPipe Hands graph (the hands only, for a keypoint model
+trained on Hands landmarks: `LANDMARK_MODELS`). In tracking mode the landmarks of a frame depend on
+the frames before it, so use a fresh (or cleared, `GraphPool`) extractor per clip and feed frames in
+order. Graphs are created only when an extractor is constructed, never
 at import; `import signdemo.landmarks` does not even import mediapipe.
 
 Only `model_complexity=1` is supported: its pose model ships inside the mediapipe wheel, while
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import cv2
 import numpy as np
 
-from . import schema
+from . import hand_slots, schema
 from .errors import MissingDependencyError, NoPersonDetectedError
 
 if TYPE_CHECKING:
@@ -36,7 +38,29 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Landmarks", "HolisticExtractor", "GraphPool", "extract_landmarks", "extract_clip_landmarks"]
+__all__ = [
+    "Landmarks", "HolisticExtractor", "HandsExtractor", "LANDMARK_MODELS", "new_extractor", "GraphPool",
+    "extract_landmarks", "extract_clip_landmarks",
+]  # fmt: skip
+
+#: The MediaPipe graphs a keypoint model's landmarks can come from (a bundle records its own as
+#: provenance `landmark_model`; absent means "holistic").
+LANDMARK_MODELS: dict[str, str] = {
+    "holistic": "MediaPipe Holistic (model_complexity 1, no face mesh): body pose and both hands, "
+                "left and right as Holistic assigns them from the body",
+    "hands": "MediaPipe Hands (video mode, max_num_hands 2, model_complexity 1, min_detection_confidence "
+             "0.5): hands only, no pose; the two detection-order hands made left/right by the wrist_x rule "
+             "(signdemo.hand_slots), as in the WLASL hand data",
+}  # fmt: skip
+DEFAULT_LANDMARK_MODEL = "holistic"
+#: Whether a clip's frames may be split between graphs (`runtime.extract_landmarks_parallel`; each
+#: part then starts its tracking afresh). Holistic: yes, the split stays close to one graph
+#: (`tests/test_inference.py`). Hands: no, one graph per clip as the WLASL hand data was made: on the
+#: 7 shared clips the data holds, the shipped hands-only model's input from one graph is 0.019 from
+#: the data's (relative distance, median over the clips), from two graphs 0.172; starting the
+#: second graph 12 frames early brought that to 0.019, but on 01422.mp4 the two graphs still find
+#: different hands on 23% of the rows (tracking keeps a hand that a fresh detection does not).
+SPLIT_BETWEEN_GRAPHS: dict[str, bool] = {"holistic": True, "hands": False}
 
 #: MediaPipe result attribute of each schema part.
 _RESULT_FIELDS: dict[str, str] = {
@@ -228,7 +252,35 @@ def _schema_rows(holistic: Any) -> dict[str, np.ndarray]:
     }
 
 
-class HolisticExtractor:
+class _Graph:
+    """What both extractors share: one MediaPipe graph (`_graph`), used as a context manager."""
+
+    _graph: Any = None
+
+    def _rgb(self, frame_bgr: np.ndarray) -> np.ndarray:
+        """The frame as MediaPipe takes it (read-only RGB), after checking the graph and the frame."""
+        if self._graph is None:
+            raise RuntimeError(f"{type(self).__name__} is closed; create a new one for the next clip")
+        if frame_bgr.dtype != np.uint8 or frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
+            raise ValueError(f"expected a uint8 (H, W, 3) BGR frame, got {frame_bgr.dtype} {frame_bgr.shape}")
+        rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)  # MediaPipe expects RGB
+        rgb.flags.writeable = False  # lets MediaPipe use the buffer without copying
+        return rgb
+
+    def close(self) -> None:
+        """Release the graph (idempotent)."""
+        if self._graph is not None:
+            self._graph.close()
+            self._graph = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class HolisticExtractor(_Graph):
     """One MediaPipe Holistic graph in video (tracking) mode. Use one per clip, as a context
     manager, from one thread at a time:
 
@@ -284,13 +336,7 @@ class HolisticExtractor:
 
         Returns points (75, 3) float32 (zeros for a missing part) and present (3,) bool.
         """
-        if self._graph is None:
-            raise RuntimeError("HolisticExtractor is closed; create a new one for the next clip")
-        if frame_bgr.dtype != np.uint8 or frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
-            raise ValueError(f"expected a uint8 (H, W, 3) BGR frame, got {frame_bgr.dtype} {frame_bgr.shape}")
-        rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)  # MediaPipe expects RGB
-        rgb.flags.writeable = False  # lets MediaPipe use the buffer without copying
-        result = self._process(rgb)
+        result = self._process(self._rgb(frame_bgr))
         points = np.zeros((schema.NUM_POINTS, schema.NUM_COORDS), dtype=np.float32)
         present = np.zeros(len(schema.PART_NAMES), dtype=bool)
         for column, part in enumerate(schema.PART_NAMES):
@@ -302,17 +348,63 @@ class HolisticExtractor:
             present[column] = True
         return points, present
 
-    def close(self) -> None:
-        """Release the graph (idempotent)."""
-        if self._graph is not None:
-            self._graph.close()
-            self._graph = None
 
-    def __enter__(self) -> HolisticExtractor:
-        return self
+class HandsExtractor(_Graph):
+    """One MediaPipe Hands graph in video (tracking) mode, with `HolisticExtractor`'s interface: the
+    landmarks of the WLASL hand data (`../shared/data/wlasl_hands`: MediaPipe Hands on every frame,
+    `max_num_hands=2`, `min_detection_confidence=0.5`) in the project's schema, pose missing.
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    Its two detection-order hands become the signer's left and right by `hand_rule` (see
+    `signdemo.hand_slots`). On the shared clips that the hand data holds, this graph gives the same
+    hands on every frame as the data, at the data's float16 precision (`tests/test_landmarks.py`).
+    The frames must be unmirrored, as for Holistic (the rule reads image x).
+    """
+
+    def __init__(
+        self,
+        *,
+        static_image_mode: bool = False,
+        max_num_hands: int = 2,
+        model_complexity: int = 1,
+        min_detection_confidence: float = 0.5,
+        min_tracking_confidence: float = 0.5,
+        hand_rule: str = hand_slots.DEFAULT_HAND_RULE,
+    ) -> None:
+        if hand_rule not in hand_slots.HAND_RULES:
+            raise ValueError(f"unknown hand rule {hand_rule!r}; expected one of {sorted(hand_slots.HAND_RULES)}")
+        if max_num_hands not in (1, 2):
+            raise ValueError(f"max_num_hands must be 1 or 2 (the schema has two hands), got {max_num_hands}")
+        try:
+            from mediapipe.python.solutions import hands
+        except ImportError as exc:
+            raise MissingDependencyError("Hand landmarks need MediaPipe: pip install mediapipe==0.10.21") from exc
+        self.hand_rule = hand_rule
+        self._graph = hands.Hands(
+            static_image_mode=static_image_mode,
+            max_num_hands=max_num_hands,
+            model_complexity=model_complexity,
+            min_detection_confidence=min_detection_confidence,
+            min_tracking_confidence=min_tracking_confidence,
+        )
+
+    def process(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Landmarks of the next frame (uint8 BGR (H, W, 3)): points (75, 3) float32 (pose rows and
+        a missing hand zero) and present (3,) bool (pose always False)."""
+        found = self._graph.process(self._rgb(frame_bgr)).multi_hand_landmarks or []
+        slots = np.full((1, 2, len(schema.HAND_NAMES), schema.NUM_COORDS), -1.0, dtype=np.float32)
+        for i, hand in enumerate(found[:2]):
+            slots[0, i] = [(p.x, p.y, p.z) for p in hand.landmark]
+        points, present = hand_slots.hands_to_schema(slots, self.hand_rule)
+        return points[0], present[0]
+
+
+def new_extractor(model: str = DEFAULT_LANDMARK_MODEL, **options: Any) -> HolisticExtractor | HandsExtractor:
+    """A fresh graph of landmark model `model` (a key of `LANDMARK_MODELS`) with its options."""
+    if model == "holistic":
+        return HolisticExtractor(**options)
+    if model == "hands":
+        return HandsExtractor(**options)
+    raise ValueError(f"unknown landmark model {model!r}; expected one of {sorted(LANDMARK_MODELS)}")
 
 
 #: A black frame: fed to a graph after a clip, it loses every tracked landmark (nothing to track),
@@ -321,29 +413,32 @@ _CLEAR_FRAME = np.zeros((64, 64, 3), dtype=np.uint8)
 
 
 class GraphPool:
-    """Holistic graphs kept warm between clips, shared by threads (each graph by one at a time).
+    """Landmark graphs kept warm between clips, shared by threads (each graph by one at a time).
 
     A new graph's first frame costs a few hundred ms more than a later clip's first frame (MediaPipe
     sets up its TFLite interpreters then); a graph handed back is cleared with a black frame, after
     which the next clip's landmarks are bit-identical to a fresh graph's (`tests/test_landmarks.py`).
     At most `keep` idle graphs are kept; more are created while more clips are in flight.
-    `holistic_options` go to each `HolisticExtractor`.
+    The graphs are of landmark model `model` (`LANDMARK_MODELS`); `options` go to each extractor.
     """
 
-    def __init__(self, keep: int = 2, **holistic_options: Any) -> None:
+    def __init__(self, keep: int = 2, model: str = DEFAULT_LANDMARK_MODEL, **options: Any) -> None:
+        if model not in LANDMARK_MODELS:
+            raise ValueError(f"unknown landmark model {model!r}; expected one of {sorted(LANDMARK_MODELS)}")
         self.keep = keep
-        self.options = holistic_options
-        self._idle: list[HolisticExtractor] = []
+        self.model = model
+        self.options = options
+        self._idle: list[HolisticExtractor | HandsExtractor] = []
         self._lock = threading.Lock()
         self.created = 0  # graphs made so far (a count for tests and logs)
 
     @contextlib.contextmanager
-    def graph(self) -> Iterator[HolisticExtractor]:
+    def graph(self) -> Iterator[HolisticExtractor | HandsExtractor]:
         """A cleared graph for one clip, handed back (cleared) on exit."""
         with self._lock:
             extractor = self._idle.pop() if self._idle else None
         if extractor is None:
-            extractor = HolisticExtractor(**self.options)
+            extractor = new_extractor(self.model, **self.options)
             with self._lock:
                 self.created += 1
         try:
@@ -351,7 +446,7 @@ class GraphPool:
         finally:
             self._give_back(extractor)
 
-    def _give_back(self, extractor: HolisticExtractor) -> None:
+    def _give_back(self, extractor: HolisticExtractor | HandsExtractor) -> None:
         try:
             extractor.process(_CLEAR_FRAME)
         except Exception:  # noqa: BLE001 - a graph that fails to clear is not reused
@@ -384,15 +479,17 @@ def extract_landmarks(
     fps: float = 30.0,
     *,
     pool: GraphPool | None = None,
-    **holistic_options: Any,
+    model: str = DEFAULT_LANDMARK_MODEL,
+    **options: Any,
 ) -> Landmarks:
-    """Run a Holistic graph over the frames of one clip, in order: a fresh one, or a warm one of `pool`.
+    """Run a landmark graph over the frames of one clip, in order: a fresh one, or a warm one of `pool`.
 
     frames: (T, H, W, 3) uint8 BGR (or a sequence of such frames), unmirrored.
     frame_indices: (T,) source-video index of each frame; default 0..T-1.
     fps: rate of `frames` (recorded in the result).
     pool: where to take the graph from (its own options apply); else a new graph with
-        `holistic_options` (keyword arguments of `HolisticExtractor`), closed afterwards.
+        landmark model `model` (`LANDMARK_MODELS`) and its `options` (keyword arguments of
+        `HolisticExtractor` or `HandsExtractor`), closed afterwards.
     """
     if len(frames) == 0:
         raise ValueError("extract_landmarks needs at least one frame")
@@ -405,19 +502,19 @@ def extract_landmarks(
     points = np.zeros((n, schema.NUM_POINTS, schema.NUM_COORDS), dtype=np.float32)  # (T, 75, 3)
     present = np.zeros((n, len(schema.PART_NAMES)), dtype=bool)  # (T, 3)
     start = time.perf_counter()
-    with pool.graph() if pool is not None else HolisticExtractor(**holistic_options) as extractor:
+    with pool.graph() if pool is not None else new_extractor(model, **options) as extractor:
         for t, frame in enumerate(frames):
             points[t], present[t] = extractor.process(frame)
     elapsed = time.perf_counter() - start
     height, width = frames[0].shape[:2]
     logger.debug(
-        "holistic: %d frames %dx%d in %.2f s (%.1f ms/frame); pose %.0f%%, hands %.0f%%/%.0f%%",
-        n, width, height, elapsed, 1000 * elapsed / n, *(100 * present.mean(axis=0)),
+        "%s: %d frames %dx%d in %.2f s (%.1f ms/frame); pose %.0f%%, hands %.0f%%/%.0f%%",
+        pool.model if pool is not None else model, n, width, height, elapsed, 1000 * elapsed / n, *(100 * present.mean(axis=0)),
     )  # fmt: skip
     return Landmarks(points, present, indices, fps, (width, height))
 
 
-def extract_clip_landmarks(clip: Clip, target_fps: float | None = None, **holistic_options: Any) -> Landmarks:
+def extract_clip_landmarks(clip: Clip, target_fps: float | None = None, **options: Any) -> Landmarks:
     """Landmarks of a decoded `Clip`, on frames subsampled to about `target_fps` (None = all).
 
     The result's `frame_indices` are source-video indices and its `fps` the subsampled rate.
@@ -425,5 +522,5 @@ def extract_clip_landmarks(clip: Clip, target_fps: float | None = None, **holist
     positions = clip.subsample(target_fps)  # (T',) positions into clip.frames
     fps = clip.fps if target_fps is None else min(clip.fps, target_fps)
     return extract_landmarks(
-        clip.frames[positions], clip.source_indices[positions], fps=fps, **holistic_options
+        clip.frames[positions], clip.source_indices[positions], fps=fps, **options
     )

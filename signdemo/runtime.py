@@ -256,27 +256,27 @@ class I3DRunner:
 
 def extract_landmarks_parallel(
     frames: np.ndarray, frame_indices: np.ndarray, fps: float, workers: int = 2, min_chunk: int = 12,
-    *, pool=None, **holistic_options,
+    *, pool=None, **options,
 ):
     """MediaPipe landmarks of one clip on `workers` contiguous chunks at once, one graph each.
 
     Each chunk keeps its own tracking (its first frame runs detection); the MediaPipe graphs
     release the GIL while they compute, so threads use all cores. Chunks shorter than
     `min_chunk` frames are not worth a second graph. The graphs come from `pool` (a
-    `landmarks.GraphPool`, kept warm between clips) or are made afresh with `holistic_options`
-    (keyword arguments of `HolisticExtractor`). Returns one `Landmarks`.
+    `landmarks.GraphPool`, kept warm between clips) or are made afresh with `options` (`model` and
+    the keyword arguments of `landmarks.extract_landmarks`). Returns one `Landmarks`.
     """
     from signdemo.landmarks import Landmarks, extract_landmarks
 
     n = len(frames)
     workers = max(1, min(workers, n // max(min_chunk, 1)))
     if workers == 1:
-        return extract_landmarks(frames, frame_indices=frame_indices, fps=fps, pool=pool, **holistic_options)
+        return extract_landmarks(frames, frame_indices=frame_indices, fps=fps, pool=pool, **options)
     bounds = np.linspace(0, n, workers + 1).round().astype(int)
     chunks = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
     with ThreadPoolExecutor(workers, thread_name_prefix="landmarks") as threads:
         parts = list(threads.map(lambda s: extract_landmarks(
-            frames[s], frame_indices=frame_indices[s], fps=fps, pool=pool, **holistic_options), chunks))
+            frames[s], frame_indices=frame_indices[s], fps=fps, pool=pool, **options), chunks))
     return Landmarks(
         np.concatenate([p.points for p in parts]),
         np.concatenate([p.present for p in parts]),

@@ -244,6 +244,36 @@ class _FakeGraph:
         self.closed = True
 
 
+def test_live_session_takes_the_graph_of_the_keypoint_models_landmark_model():
+    """A live session's graph is of the selected keypoint model's landmark model; when the selection
+    changes to a model of another, the window starts afresh with a graph of that one."""
+
+    class _Recognizer:
+        def __init__(self, model):
+            self.landmark_model, self.made = model, []
+
+        def new_extractor(self):
+            self.made.append(_FakeGraph())
+            return self.made[-1]
+
+    clock = [0.0]
+    session = LiveSession(mirrored=False, clock=lambda: clock[0])
+    frame = np.zeros((120, 160, 3), np.uint8)
+    frame[:20, :20] = (255, 0, 0)
+    hands, holistic = _Recognizer("hands"), _Recognizer("holistic")
+    for _ in range(3):
+        clock[0] += 0.1
+        session.add_frame(frame, hands)
+    assert len(hands.made) == 1 and len(hands.made[0].frames) == 3 and len(session.snapshot()[0]) == 3
+    clock[0] += 0.1
+    session.add_frame(frame, holistic)
+    assert hands.made[0].closed and len(holistic.made) == 1  # the other model's graph, a fresh window
+    assert len(session.snapshot()[0]) == 1
+    session.add_frame(frame, holistic)
+    assert len(holistic.made) == 1 and len(holistic.made[0].frames) == 2  # kept while the model stays
+    session.close()
+
+
 def test_live_session_unmirrors_for_the_model_and_releases_its_graph():
     graph, clock = _FakeGraph(), [0.0]
     session = LiveSession(mirrored=True, clock=lambda: clock[0], extractor_factory=lambda: graph, idle_release_s=30)

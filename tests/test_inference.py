@@ -168,6 +168,66 @@ def test_extraction_rate_comes_from_the_bundle(bundles):
     assert Recognizer(bigru, None, extraction_fps=None).extraction_fps is None  # explicit: every frame
 
 
+def test_landmark_model_comes_from_the_bundle(bundles):
+    """A keypoint bundle records the MediaPipe graph of its training landmarks (provenance
+    `landmark_model`); the recognizer's graphs are of that kind, Holistic where none is recorded."""
+    bigru = load_bundle(bundles / "bigru")
+    rec = Recognizer(bigru, None)
+    assert rec.landmark_model == "holistic" and rec.graphs.model == "holistic"
+    bigru.provenance = {**bigru.provenance, "landmark_model": "hands"}
+    rec = Recognizer(bigru, None)
+    assert rec.landmark_model == "hands" and rec.graphs.model == "hands" and rec.graph_options == {}
+    with rec.new_extractor() as graph:
+        assert type(graph).__name__ == "HandsExtractor"
+    assert Recognizer(bigru, None, landmark_model="holistic").graphs.model == "holistic"  # explicit override
+    bigru.provenance = {**bigru.provenance, "landmark_model": "openpose"}
+    with pytest.raises(ValueError, match="unknown landmark model 'openpose'"):
+        Recognizer(bigru, None)
+
+
+def test_hands_landmarks_come_from_one_graph_per_clip_as_the_hand_data(bundles):
+    """Holistic's clip is split between the landmark workers' graphs; a Hands model's is not (the
+    WLASL hand data is one graph per video; two graphs find other hands, see
+    `landmarks.SPLIT_BETWEEN_GRAPHS`): the app's rows are exactly one graph's."""
+    from signdemo.landmarks import extract_landmarks
+
+    clip = read_clip(need_shared("data", "wlasl_clips", "09960.mp4"))
+    bigru = load_bundle(bundles / "bigru")
+    holistic = Recognizer(bigru, None, extraction_fps=15)
+    holistic.extract(clip)
+    assert holistic.graphs.created == 2  # two halves at once
+    bigru.provenance = {**bigru.provenance, "landmark_model": "hands"}
+    hands = Recognizer(bigru, None, extraction_fps=None)
+    got = hands.extract(clip)
+    assert hands.graphs.created == 1
+    one = extract_landmarks(clip.frames, clip.source_indices, clip.fps, model="hands")
+    assert np.array_equal(got.points, one.points) and np.array_equal(got.present, one.present)
+    assert not got.present[:, 0].any() and got.present[:, 1:].any()
+
+
+def test_a_hands_only_model_scores_landmarks_without_a_body(bundles):
+    """Hands landmarks have no pose: a model that reads the hands only scores them; one that reads
+    the pose refuses them with the reason."""
+    from signdemo.landmarks import Landmarks
+
+    t = 30
+    rng = np.random.default_rng(0)
+    points = rng.uniform(0.3, 0.7, (t, 75, 3)).astype(np.float32)
+    points[:, :33] = 0
+    present = np.zeros((t, 3), bool)
+    present[:, 1:] = True
+    lm = Landmarks(points, present, np.arange(t), 30.0, (640, 480))
+    bigru = load_bundle(bundles / "bigru")
+    with pytest.raises(NoPersonDetectedError, match="no body pose"):
+        Recognizer(bigru, None).predict_landmarks(lm)
+    bigru.preprocessing = {"pose": "drop", "normalize": "hands"}
+    pred = Recognizer(bigru, None).predict_landmarks(lm)
+    assert len(pred.labels) == 5 and np.isfinite(pred.scores).all()
+    lm.present[:, 1:] = False
+    with pytest.raises(NoPersonDetectedError, match="no hand was detected"):
+        Recognizer(bigru, None).predict_landmarks(lm)
+
+
 def test_parallel_landmark_graphs_stay_close_to_one_graph():
     """The fast path splits a clip between two MediaPipe graphs (each tracks its own half); the
     plain path (data preparation, RuntimeOptions.reference()) runs one. Stated tolerance: parts found

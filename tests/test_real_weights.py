@@ -41,6 +41,13 @@ def test_the_bundle_is_the_published_layout_and_says_what_it_is(real):
     assert "real signers" in prov["description"] and "WLASL100" in prov["description"]
     assert "hands only" in prov["description"] and "C-UDA" in prov["licence"]
     assert prov["hand_rule"] == "wrist_x" and prov["split"] == "WLASL official"
+    # fed at inference by the graph its training landmarks came from, and the card says so
+    from signdemo.reports import Reports
+    from signdemo.ui.cards import card_markdown
+
+    assert prov["landmark_model"] == "hands" and Recognizer(real, None).landmark_model == "hands"
+    assert "**Landmarks:** `hands` (recorded in the bundle): MediaPipe Hands" in card_markdown(BIGRU, real, None,
+                                                                                              Reports())  # fmt: skip
     assert "real ASL weights trained by this project" in real.describe() and "DEMO" not in real.describe()
 
 
@@ -120,18 +127,22 @@ def test_a_wlasl100_i3d_checkpoint_beside_it_is_compared_label_for_label(real, t
 @pytest.mark.slow
 def test_real_video_through_the_app_path_agrees_with_the_hand_data(real):
     """The model on the shared clips that the hand data holds, from the Hands landmarks it was
-    trained on and from the app's own Holistic extraction of the same videos."""
+    trained on and from the app's own extraction of the same videos (MediaPipe Hands, as its bundle
+    records). Measured: the same hands on 98.4% of the frames, input features 0.019 from the data's
+    (median relative distance; Holistic: 82.0%, 0.57), top-1 as the hand data on 6 of 7 clips."""
     from signdemo.train.wlasl_hands import compare_sources
 
     report = compare_sources(need_shared("data", "wlasl_hands"), need_shared("data", "wlasl_clips"), REAL)
     app = report["summary"]["app"]
     assert app["clips"] >= 5
-    assert app["top5_overlap_with_hands"] >= 0.6, report["summary"]
-    assert app["top1_agreement_with_hands"] >= 0.5, report["summary"]
-    recorded = json.loads((REAL / "reports" / "full_path_check.json").read_text())
-    assert recorded["summary"]["app"]["clips"] == app["clips"]
+    assert app["same_hands_frames"] >= 0.95 and app["median_feature_distance"] < 0.05, app
+    assert app["top5_overlap_with_hands"] >= 0.8, report["summary"]
+    assert app["top1_agreement_with_hands"] >= 0.7, report["summary"]
+    recorded = json.loads((REAL / "reports" / "full_path_check.json").read_text())["summary"]
+    assert recorded["app"]["clips"] == app["clips"]
+    assert recorded["app"]["median_feature_distance"] < recorded["app/holistic"]["median_feature_distance"]
     known = [row for row in report["clips"] if row["known"]]
-    assert any(row["gloss"] in row["app"] for row in known), known  # some known gloss in the app's top-5
+    assert known and all(row["app"][:1] == [row["gloss"]] for row in known), known
 
 
 @pytest.mark.slow

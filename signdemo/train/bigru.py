@@ -43,7 +43,7 @@ BEST_NAME = f"best_{BIGRU}_model.pt"
 ENCODER_NAME = f"best_{BIGRU}_encoder.pt"
 LAST_NAME = f"last_{BIGRU}_model.pt"
 #: Keys of a prepared data set's config copied into the provenance of the weights trained on it.
-DATA_PROVENANCE = ("split", "hand_rule", "hand_rule_meaning", "licence")
+DATA_PROVENANCE = ("split", "hand_rule", "hand_rule_meaning", "licence", "landmark_model")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -410,6 +410,7 @@ def prepare(
     config = {
         "source": index.source,
         "extraction_fps": extraction_fps,
+        "landmark_model": "holistic",  # the graph of `landmarks.extract_clip_landmarks`; inference uses the same
         "video_limits": dict(limits or {}),
         "trim": trim,
         "left_out": len(failures),

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from signdemo import schema
+from signdemo.hand_slots import DEFAULT_HAND_RULE, HAND_RULES, hands_to_schema, slot_present, slot_sides
 from signdemo.train import script_parser
 from signdemo.train.datasets import normalize_split, read_class_list, wlasl_range
 from signdemo.train.prepare import PROGRESS_NAME, add_feature_args, build_exchange, feature_config_from_args
@@ -43,19 +44,7 @@ CLASS_LIST_NAME = "wlasl_class_list.txt"
 #: It is also the landmark rate a model trained on them asks of the app (every frame of such a video).
 WLASL_FPS = 30.0
 
-_WRIST = schema.HAND_NAMES.index("wrist")
 _LEFT, _RIGHT = schema.part_slice("left_hand"), schema.part_slice("right_hand")
-
-#: Candidate rules for the signer's left/right hand of the two detection-order slots.
-#: x is the image coordinate of an unmirrored video: the signer faces the camera, so their left
-#: hand appears on the image's right (larger x).
-HAND_RULES = {
-    "wrist_x": "two hands: the one with the larger wrist x is the left; one hand: left when its wrist x > 0.5",
-    "centre_x": "as wrist_x, with the mean x of the hand's 21 points instead of the wrist",
-    "slot0_left": "the first slot is the left hand, the second the right",
-    "slot0_right": "the first slot is the right hand, the second the left",
-}
-DEFAULT_HAND_RULE = "wrist_x"
 
 
 @dataclass(frozen=True)
@@ -77,48 +66,6 @@ class HandClip:
         start, end = wlasl_range(self.frame_start, self.frame_end)
         start = min(start, max(n - 1, 0))
         return slice(start, n if end is None else min(max(end, start + 1), n))
-
-
-def slot_present(slots: np.ndarray) -> np.ndarray:
-    """(T, 2, 21, 3) -> (T, 2) bool: the slot holds a hand (missing hands are all -1)."""
-    return ~(slots == -1).all(axis=(2, 3))
-
-
-def slot_sides(slots: np.ndarray, rule: str = DEFAULT_HAND_RULE) -> np.ndarray:
-    """(T, 2, 21, 3) slots -> (T, 2) int: 0 = the signer's left hand, 1 = right, -1 = no hand."""
-    if rule not in HAND_RULES:
-        raise ValueError(f"unknown hand rule {rule!r}; expected one of {sorted(HAND_RULES)}")
-    present = slot_present(slots)  # (T, 2)
-    if rule in ("slot0_left", "slot0_right"):
-        order = np.array([0, 1] if rule == "slot0_left" else [1, 0])
-        return np.where(present, order[None], -1)
-    x = slots[:, :, _WRIST, 0] if rule == "wrist_x" else slots[..., 0].mean(axis=2)  # (T, 2)
-    sides = np.full(present.shape, -1, dtype=np.int64)
-    both = present.all(axis=1)
-    first_is_left = x[:, 0] > x[:, 1]
-    sides[both, 0] = np.where(first_is_left[both], 0, 1)
-    sides[both, 1] = 1 - sides[both, 0]
-    for s in (0, 1):
-        alone = present[:, s] & ~both
-        sides[alone, s] = np.where(x[alone, s] > 0.5, 0, 1)
-    return sides
-
-
-def hands_to_schema(slots: np.ndarray, rule: str = DEFAULT_HAND_RULE) -> tuple[np.ndarray, np.ndarray]:
-    """(T, 2, 21, 3) detection-order slots -> the project's (T, 75, 3) points and (T, 3) presence.
-
-    No pose (its rows stay zero, its presence False). When a rule puts both slots on one side, the
-    first slot is kept."""
-    t = len(slots)
-    points = np.zeros((t, schema.NUM_POINTS, schema.NUM_COORDS), dtype=np.float32)  # (T, 75, 3)
-    present = np.zeros((t, len(schema.PART_NAMES)), dtype=bool)  # (T, 3)
-    sides = slot_sides(slots, rule)
-    for s in (1, 0):  # slot 0 last: it wins a tie
-        for side, rows in ((0, _LEFT), (1, _RIGHT)):
-            on = sides[:, s] == side
-            points[on, rows] = slots[on, s]
-            present[on, 1 + side] = True
-    return points, present
 
 
 def rows_every(fps: float | None) -> int:
@@ -206,6 +153,8 @@ def convert(
         "source": f"WLASL{len(classes)} MediaPipe Hands landmarks ({folder.name}/{NPZ_NAME}; no pose)",
         "split": "WLASL official", "hand_rule": hand_rule, "hand_rule_meaning": HAND_RULES[hand_rule],
         "extraction_fps": fps, "licence": "WLASL C-UDA (computational use)",
+        # the graph that made these landmarks: a model trained on them is fed the same at inference
+        "landmark_model": "hands",
         "frames": "WLASL's annotated sign boundaries" if sign_range else "every frame of the video",
         "command": "python -m signdemo.train.wlasl_hands " + " ".join(sys.argv[1:]),
     })  # fmt: skip
@@ -270,14 +219,20 @@ def check_handedness(folder: str | Path, clips_dir: str | Path) -> dict:
 
 
 def compare_sources(folder: str | Path, clips_dir: str | Path, bundle_source: str | Path,
-                    rates: tuple[float | None, ...] = (None,)) -> dict:  # fmt: skip
+                    rates: tuple[float | None, ...] = (None,),
+                    landmark_models: tuple[str | None, ...] = (None,)) -> dict:  # fmt: skip
     """A keypoint bundle on the shared clips that the data set holds, from two sources of landmarks:
-    the Hands data it was trained on (at the rate it records), and the app's own path (decode, Holistic, the bundle's
-    features) at each extraction rate in `rates` (None: the rate the bundle records, as the app).
+    the Hands data it was trained on (at the rate it records), and the app's own path (decode, landmarks,
+    the bundle's features) at each extraction rate in `rates` (None: the rate the bundle records, as
+    the app) with each landmark model of `landmark_models` (None: the one the bundle records, as the app;
+    "holistic", "hands": `landmarks.LANDMARK_MODELS`).
 
-    Returns {"clips": [{video_id, gloss, known, hands: top-5, app@RATE: top-5, ...}], "summary":
-    {source: {top1_agreement, top5_overlap, accuracy, known}}}; accuracy counts only the clips whose
-    gloss the model knows."""
+    Returns {"clips": [{video_id, gloss, known, hands: top-5, app@RATE: top-5, ..., fidelity}], "summary":
+    {source: {top1_agreement, top5_overlap, accuracy, known, same_hands_frames, median_feature_distance}}};
+    accuracy counts only the clips whose gloss the model knows. Where a source's rows are the data's
+    (the same rate), `fidelity` compares the landmarks themselves: the fraction of frames with the
+    same hands found (on the same sides), and the distance of the model's input features from those
+    of the data, relative to their norm (0: the model gets exactly what it was trained on)."""
     from signdemo.features import landmarks_to_features
     from signdemo.inference import Recognizer
     from signdemo.weights import BIGRU, load_bundle
@@ -285,10 +240,12 @@ def compare_sources(folder: str | Path, clips_dir: str | Path, bundle_source: st
     bundle = load_bundle(bundle_source)
     wanted = {p.stem: p for p in sorted(Path(clips_dir).glob("*.mp4"))}
     recognizers = {}
-    for rate in rates:
-        name = "app" if rate is None else ("app@every-frame" if rate == 0 else f"app@{rate:g}fps")
-        kwargs = {} if rate is None else {"extraction_fps": rate or None}
-        recognizers[name] = Recognizer(bundle, None, **kwargs)
+    for model in landmark_models:
+        for rate in rates:
+            name = "app" if rate is None else ("app@every-frame" if rate == 0 else f"app@{rate:g}fps")
+            name += "" if model is None else f"/{model}"
+            kwargs = {} if rate is None else {"extraction_fps": rate or None}
+            recognizers[name] = Recognizer(bundle, None, landmark_model=model, **kwargs)
     reference = next(iter(recognizers.values()))
     rule = reference.bigru.provenance.get("hand_rule", DEFAULT_HAND_RULE)
     every = rows_every(bundle.provenance.get("landmark_extraction_fps"))  # the rows it was trained on
@@ -297,12 +254,23 @@ def compare_sources(folder: str | Path, clips_dir: str | Path, bundle_source: st
         if clip.video_id not in wanted:
             continue
         points, present = hands_to_schema(clip.slots[::every], rule)
-        pred = reference.predict_features(landmarks_to_features(points, present, reference.feature_config))
+        data_features = landmarks_to_features(points, present, reference.feature_config)
+        pred = reference.predict_features(data_features)
         row = {"video_id": clip.video_id, "gloss": clip.gloss, "known": clip.gloss in bundle.labels,
-               "hands": pred.labels}  # fmt: skip
+               "hands": pred.labels, "fidelity": {}}  # fmt: skip
         for name, rec in recognizers.items():
             result = rec.recognize(wanted[clip.video_id], models=(BIGRU,))
             row[name] = result.bigru.labels if result.bigru else []
+            lm = result.landmarks
+            if len(lm.present) == len(present):  # the same rows as the data: compare them
+                app_features = landmarks_to_features(lm.points, lm.present, rec.feature_config)
+                row["fidelity"][name] = {
+                    # the frames where the app finds the same hands (on the same sides) as the data
+                    "same_hands": float((lm.present[:, 1:] == present[:, 1:]).all(axis=1).mean()),
+                    # how far the model's input is from the one it would get from the data
+                    "feature_distance": float(np.linalg.norm(app_features - data_features)
+                                              / max(np.linalg.norm(data_features), 1e-9)),
+                }  # fmt: skip
         rows.append(row)
     summary = {}
     for name in ["hands", *recognizers]:
@@ -315,6 +283,10 @@ def compare_sources(folder: str | Path, clips_dir: str | Path, bundle_source: st
             "top5_accuracy": float(np.mean([r["gloss"] in r[name] for r in known])) if known else None,
             "clips": len(rows), "known": len(known),
         }  # fmt: skip
+        fidelity = [r["fidelity"][name] for r in rows if name in r["fidelity"]]
+        if fidelity:
+            summary[name]["same_hands_frames"] = float(np.mean([f["same_hands"] for f in fidelity]))
+            summary[name]["median_feature_distance"] = float(np.median([f["feature_distance"] for f in fidelity]))
     return {"bundle": bundle.describe(), "clips": rows, "summary": summary}
 
 
@@ -337,6 +309,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bundle", help="keypoint bundle for --compare-sources")
     parser.add_argument("--rates", type=float, nargs="*", default=[],
                         help="--compare-sources: extraction rates besides the bundle's own (0 = every frame)")
+    parser.add_argument("--landmark-models", nargs="*", default=[], choices=("holistic", "hands"),
+                        help="--compare-sources: landmark models besides the bundle's own")
     parser.add_argument("--json", type=Path, help="--compare-sources: also write the report here")  # fmt: skip
     add_feature_args(parser)
     parser.set_defaults(pose="drop", normalize="hands")
@@ -353,14 +327,17 @@ def main(args: argparse.Namespace):
     if args.compare_sources:
         if not args.bundle:
             raise SystemExit("--compare-sources needs --bundle")
-        report = compare_sources(args.folder, args.compare_sources, args.bundle, (None, *args.rates))
+        report = compare_sources(args.folder, args.compare_sources, args.bundle, (None, *args.rates),
+                                 (None, *args.landmark_models))  # fmt: skip
         for row in report["clips"]:
             print(row["video_id"], row["gloss"], "(known)" if row["known"] else "(not in the vocabulary)",
                   " | ".join(f"{k}: {', '.join(v[:3])}" for k, v in row.items() if isinstance(v, list)))  # fmt: skip
         for name, s in report["summary"].items():
-            print(f"{name:18s} top-1 as the hand data {s['top1_agreement_with_hands']:.0%}, top-5 overlap "
+            same = (f"; same hands on {s['same_hands_frames']:.1%} of the frames, features "
+                    f"{s['median_feature_distance']:.3f} from the data's" if "same_hands_frames" in s else "")
+            print(f"{name:27s} top-1 as the hand data {s['top1_agreement_with_hands']:.0%}, top-5 overlap "
                   f"{s['top5_overlap_with_hands']:.0%}; on the {s['known']} known clips: top-1 {s['top1_accuracy']}, "
-                  f"top-5 {s['top5_accuracy']}")  # fmt: skip
+                  f"top-5 {s['top5_accuracy']}{same}")  # fmt: skip
         if args.json:
             args.json.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
         return report

@@ -123,6 +123,18 @@ def preprocessing_rows(bundle: Bundle) -> list[list[str]]:
             for k, v in resolved.items()]  # fmt: skip
 
 
+def landmark_lines(bundle: Bundle) -> list[str]:
+    """Markdown: which MediaPipe graph a keypoint model's landmarks come from (`landmark_model`)."""
+    if bundle.architecture != BIGRU:
+        return []
+    from signdemo.landmarks import DEFAULT_LANDMARK_MODEL, LANDMARK_MODELS
+
+    model = bundle.provenance.get("landmark_model")
+    how = "recorded in the bundle" if model else "none recorded, so the default"
+    model = model or DEFAULT_LANDMARK_MODEL
+    return [f"\n**Landmarks:** `{model}` ({how}): {LANDMARK_MODELS.get(model, 'unknown to this version')}"]
+
+
 def assumed_lines(bundle: Bundle) -> list[str]:
     """Markdown: what the bundle's record assumes (option = value, and why), and how to settle it."""
     if not bundle.assumed:
@@ -207,7 +219,7 @@ def card_markdown(architecture: str, bundle: Bundle | None, error: str | None, r
     pre = preprocessing_rows(bundle)
     lines.append("\n**Preprocessing:** " + ", ".join(f"`{k}={v}`" + ("" if src == "bundle" else f" ({src})")
                                                      for k, v, src in pre))  # fmt: skip
-    lines += assumed_lines(bundle) + i3d_frames_lines(bundle)
+    lines += landmark_lines(bundle) + assumed_lines(bundle) + i3d_frames_lines(bundle)
     shown = ", ".join(bundle.labels[:40]) + (f", … ({bundle.num_classes} in all)" if bundle.num_classes > 40 else "")
     lines.append(f"\n**Vocabulary ({bundle.num_classes}):** {shown}")
     if reports.empty:

@@ -214,6 +214,7 @@ class LiveSession:
         self.clock = clock
         self._extractor_factory = extractor_factory
         self._extractor = None
+        self._extractor_model = None
         self._lock = threading.Lock()
         self._count = 0  # frames received (their index)
         self._last_prediction = -np.inf
@@ -224,14 +225,23 @@ class LiveSession:
 
     # ------------------------------------------------------------------ graph
 
-    def _graph(self):
+    def _graph(self, recognizer: Recognizer | None = None):
+        """This session's tracking graph: the factory's, else one of the recognizer's landmark model
+        (`Recognizer.landmark_model`; Holistic without a recognizer). When the selected keypoint model
+        asks for another landmark model, the window starts afresh with a graph of that one."""
+        model = recognizer.landmark_model if recognizer is not None else "holistic"
+        if self._extractor is not None and self._extractor_factory is None and model != self._extractor_model:
+            self._release()
         if self._extractor is None:
             if self._extractor_factory is not None:
                 self._extractor = self._extractor_factory()
+            elif recognizer is not None:
+                self._extractor = recognizer.new_extractor()
             else:
                 from signdemo.landmarks import HolisticExtractor
 
                 self._extractor = HolisticExtractor()
+            self._extractor_model = model
         return self._extractor
 
     def _release(self) -> None:
@@ -275,8 +285,11 @@ class LiveSession:
         unmirrored = cv2.flip(bgr, 1) if self.mirrored else bgr  # selfie view -> as a camera sees you
         return bgr, unmirrored
 
-    def add_frame(self, frame_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Process one frame; returns (display RGB, points (75, 3), present (3,))."""
+    def add_frame(
+        self, frame_rgb: np.ndarray, recognizer: Recognizer | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Process one frame (landmarks of `recognizer`'s landmark model); returns (display RGB,
+        points (75, 3), present (3,))."""
         from signdemo.overlay import draw_landmarks
 
         with self._lock:
@@ -286,7 +299,7 @@ class LiveSession:
             if self._buffer and now - self._buffer[-1][0] > self.window_s:
                 self._release()  # the stream was paused: a fresh window and a fresh tracking graph
             received, unmirrored = self._prepare(frame_rgb)
-            points, present = self._graph().process(unmirrored)
+            points, present = self._graph(recognizer).process(unmirrored)
             self._buffer.append((now, self._count, unmirrored, points, present))
             self._count += 1
             while self._buffer and now - self._buffer[0][0] > self.window_s:
@@ -319,7 +332,7 @@ class LiveSession:
     def step(self, frame_rgb: np.ndarray, recognizer: Recognizer) -> LiveUpdate:
         """Add a frame; when due, start the rolling BiGRU prediction and an I3D scoring (both off this
         thread); hand over those that finished."""
-        display, _, present = self.add_frame(frame_rgb)
+        display, _, present = self.add_frame(frame_rgb, recognizer)
         i3d = self.poll_i3d(recognizer)
         found = [n.replace("_", " ") for n, p in zip(schema.PART_NAMES, present) if p]
         times, indices, _, points, pres = self.snapshot()
