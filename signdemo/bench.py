@@ -337,7 +337,7 @@ def run(args) -> dict:
         "settings": {"baseline": args.baseline, "clips": str(args.clips), "n_clips": len(clips), "trim_s": args.trim_s,
                      "extraction_fps": rec.extraction_fps, "landmark_model": rec.landmark_model,
                      "i3d_frames": args.i3d_frames,
-                     "landmark_workers": options.landmark_workers, "face_mesh": options.face_mesh,
+                     "landmark_workers": rec.graphs_per_clip, "face_mesh": options.face_mesh,
                      "i3d_fast_path": rec.i3d_runner.description if rec.i3d_runner else None,
                      # whether model_load_s includes converting the I3D for OpenVINO (not cached yet)
                      "i3d_converted": bool(rec.i3d_runner and rec.i3d_runner.openvino and rec.i3d_runner.openvino.converted),

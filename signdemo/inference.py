@@ -350,13 +350,18 @@ class Recognizer:
         """MediaPipe landmarks of a decoded clip at the configured extraction rate."""
         pos = clip.subsample(self.extraction_fps)
         fps = clip.fps * len(pos) / max(len(clip), 1)
-        from signdemo.landmarks import SPLIT_BETWEEN_GRAPHS
-
         options = {"pool": self.graphs} if self.graphs is not None else {"model": self.landmark_model,
                                                                          **self.graph_options}  # fmt: skip
-        workers = self.runtime.landmark_workers if SPLIT_BETWEEN_GRAPHS[self.landmark_model] else 1
-        return extract_landmarks_parallel(clip.frames[pos], clip.source_indices[pos], fps, workers=workers,
-                                          **options)  # fmt: skip
+        return extract_landmarks_parallel(clip.frames[pos], clip.source_indices[pos], fps,
+                                          workers=self.graphs_per_clip, **options)  # fmt: skip
+
+    @property
+    def graphs_per_clip(self) -> int:
+        """Landmark graphs one clip is split between: the landmark workers for Holistic, one for Hands
+        (`landmarks.SPLIT_BETWEEN_GRAPHS`)."""
+        from signdemo.landmarks import SPLIT_BETWEEN_GRAPHS
+
+        return self.runtime.landmark_workers if SPLIT_BETWEEN_GRAPHS[self.landmark_model] else 1
 
     def recognize_stream(
         self,

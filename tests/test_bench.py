@@ -26,7 +26,9 @@ def test_fast_settings_and_baseline_report_every_stage_and_agree(capsys):
 
     s = fast["settings"]
     # the default keypoint model is the shipped real one, which records every frame of a 30-fps clip
-    assert (s["baseline"], s["face_mesh"], s["landmark_workers"], s["extraction_fps"]) == (False, False, 2, 30.0)
+    # from MediaPipe Hands (one graph per clip, as its hand data)
+    assert (s["baseline"], s["face_mesh"], s["landmark_workers"], s["extraction_fps"]) == (False, False, 1, 30.0)
+    assert s["landmark_model"] == "hands"
     assert s["i3d_fast_path"] == "OpenVINO float32"
     for stage in ("decode", "landmarks_per_frame", "landmarks_per_source_frame", "features", "bigru", "i3d",
                   "i3d_reference", "overlay", "i3d_beside_overlay", "bigru_answer", "both_answers"):  # fmt: skip
@@ -58,6 +60,7 @@ def test_fast_settings_and_baseline_report_every_stage_and_agree(capsys):
     assert base["live_tab"] == [] and "i3d_paths" not in base
     b = base["settings"]
     assert (b["baseline"], b["face_mesh"], b["landmark_workers"], b["extraction_fps"]) == (True, True, 1, None)
+    assert b["landmark_model"] == "holistic"  # the naive pipeline: Holistic with its face mesh
     assert b["i3d_fast_path"] == "float32 eager (reference)"
     assert "i3d_fast_vs_reference" not in base and base["stages_ms"]["i3d_reference"]["n"] == 0
     assert base["stages_ms"]["i3d_beside_overlay"]["n"] == 0 and "app" not in base

@@ -195,11 +195,11 @@ def test_hands_landmarks_come_from_one_graph_per_clip_as_the_hand_data(bundles):
     bigru = load_bundle(bundles / "bigru")
     holistic = Recognizer(bigru, None, extraction_fps=15)
     holistic.extract(clip)
-    assert holistic.graphs.created == 2  # two halves at once
+    assert holistic.graphs.created == 2 and holistic.graphs_per_clip == 2  # two halves at once
     bigru.provenance = {**bigru.provenance, "landmark_model": "hands"}
     hands = Recognizer(bigru, None, extraction_fps=None)
     got = hands.extract(clip)
-    assert hands.graphs.created == 1
+    assert hands.graphs.created == 1 and hands.graphs_per_clip == 1
     one = extract_landmarks(clip.frames, clip.source_indices, clip.fps, model="hands")
     assert np.array_equal(got.points, one.points) and np.array_equal(got.present, one.present)
     assert not got.present[:, 0].any() and got.present[:, 1:].any()
