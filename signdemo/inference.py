@@ -420,6 +420,11 @@ class Recognizer:
         return result
 
 
+#: Below this fraction of frames with a hand, a hands-only clip gets a warning (in the WLASL100 hand
+#: data 62% of the frames have one: signers rest their hands out of view before and after the sign).
+LOW_HAND_RATE = 0.2
+
+
 def _landmark_warnings(landmarks: "Landmarks") -> list[str]:
     pose_rate = landmarks.detection_rate("pose")
     hands = max(landmarks.detection_rate("left_hand"), landmarks.detection_rate("right_hand"))
@@ -428,6 +433,10 @@ def _landmark_warnings(landmarks: "Landmarks") -> list[str]:
         warnings.append(f"the body pose was found on only {pose_rate:.0%} of the frames analysed")
     if pose_rate > 0 and hands == 0:
         warnings.append("no hand was detected on any frame; keypoint predictions will be unreliable")
+    any_hand = float(landmarks.any_hand().mean()) if len(landmarks.present) else 0.0
+    if pose_rate == 0 and 0 < any_hand < LOW_HAND_RATE:  # landmarks of the hands only (MediaPipe Hands)
+        warnings.append(f"a hand was found on only {any_hand:.0%} of the frames analysed, so the keypoint model saw "
+                        "little of the sign; keep both hands in view and well lit while signing")  # fmt: skip
     return warnings
 
 

@@ -223,6 +223,12 @@ def test_a_hands_only_model_scores_landmarks_without_a_body(bundles):
     bigru.preprocessing = {"pose": "drop", "normalize": "hands"}
     pred = Recognizer(bigru, None).predict_landmarks(lm)
     assert len(pred.labels) == 5 and np.isfinite(pred.scores).all()
+    from signdemo.inference import _landmark_warnings
+
+    assert _landmark_warnings(lm) == []
+    lm.present[3:, 1:] = False  # a hand on 3 of 30 frames: scored, with a warning
+    assert Recognizer(bigru, None).predict_landmarks(lm).labels
+    assert any("a hand was found on only 10% of the frames" in w for w in _landmark_warnings(lm))
     lm.present[:, 1:] = False
     with pytest.raises(NoPersonDetectedError, match="no hand was detected"):
         Recognizer(bigru, None).predict_landmarks(lm)
