@@ -137,6 +137,9 @@ class RuntimeOptions:
     #: I3D engine: "openvino", "torch", or "auto" (OpenVINO when installed, else PyTorch). The
     #: SIGNDEMO_I3D_BACKEND environment variable overrides "auto".
     i3d_backend: Backend = "auto"
+    #: when a clip's landmarks run on one graph (a Hands model), start the I3D beside them on the
+    #: cores the graph leaves (instead of after the keypoint answer)
+    i3d_beside_landmarks: bool = True
 
     def __post_init__(self) -> None:
         if self.i3d_backend not in ("auto", "openvino", "torch"):
@@ -170,7 +173,8 @@ class RuntimeOptions:
     @classmethod
     def reference(cls) -> "RuntimeOptions":
         return cls(fast=False, precision="float32", channels_last=False, compile=False, landmark_workers=1,
-                   bigru_threads=0, face_mesh=True, fuse=False, i3d_backend="torch", warm_graphs=False)
+                   bigru_threads=0, face_mesh=True, fuse=False, i3d_backend="torch", warm_graphs=False,
+                   i3d_beside_landmarks=False)
 
 
 def _is_channels_last_3d(model: nn.Module) -> bool:

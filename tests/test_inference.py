@@ -83,6 +83,50 @@ def test_stream_yields_bigru_before_i3d(recognizer):
     assert seen[0] == (True, False) and seen[-1] == (True, True)
 
 
+def test_with_one_landmark_graph_the_i3d_starts_beside_the_landmarks(bundles):
+    """A Hands model's clip runs on one graph, so the I3D starts at once on the cores it leaves; the
+    answers are those of the I3D run after the keypoint answer (the Holistic split, the option off or
+    the reference options keep it after)."""
+    import os
+    import threading
+    import time
+
+    clip_path = need_shared("data", "wlasl_clips", "17356.mp4")
+    bigru, i3d = load_bundle(bundles / "bigru"), load_bundle(bundles / "i3d")
+    bigru.provenance = {**bigru.provenance, "landmark_model": "hands"}
+    bigru.preprocessing = {"pose": "drop", "normalize": "hands"}
+    beside = Recognizer(bigru, i3d, extraction_fps=None)
+    after = Recognizer(bigru, i3d, extraction_fps=None, runtime=RuntimeOptions(i3d_beside_landmarks=False))
+    assert beside.i3d_beside_threads == max(1, (os.cpu_count() or 2) - 1) and after.i3d_beside_threads is None
+    assert Recognizer(load_bundle(bundles / "bigru"), i3d).i3d_beside_threads is None  # Holistic: every core busy
+    assert Recognizer(bigru, i3d, runtime=RuntimeOptions.reference()).i3d_beside_threads is None
+    assert Recognizer(bigru, None).i3d_beside_threads is None
+
+    events = []
+    extract, predict = beside.extract, beside.predict_frames
+
+    def slow_extract(clip):
+        events.append(("landmarks start", threading.current_thread().name))
+        time.sleep(0.3)
+        out = extract(clip)
+        events.append(("landmarks end", threading.current_thread().name))
+        return out
+
+    def recorded_predict(*args, **kwargs):
+        events.append(("i3d start", threading.current_thread().name))
+        return predict(*args, **kwargs)
+
+    beside.extract, beside.predict_frames = slow_extract, recorded_predict
+    a = beside.recognize(clip_path)
+    names = [e for e, _ in events]
+    assert names.index("i3d start") < names.index("landmarks end"), events  # not after the keypoint answer
+    assert dict(events)["i3d start"].startswith("i3d-beside")
+    b = after.recognize(clip_path)
+    assert a.bigru.labels == b.bigru.labels and np.allclose(a.bigru.scores, b.bigru.scores, atol=1e-6)
+    assert a.i3d.labels == b.i3d.labels and np.allclose(a.i3d.scores, b.i3d.scores, atol=1e-4)
+    assert a.timings_ms["i3d_answer"] >= a.timings_ms["bigru_answer"] > 0
+
+
 def test_no_person_still_gets_i3d_and_a_warning(recognizer, make_video):
     clip = make_video("empty.mp4", n=20, width=256, height=192)  # coloured shapes, nobody in it
     result = recognizer.recognize(clip)
