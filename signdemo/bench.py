@@ -311,8 +311,7 @@ def run(args) -> dict:
             d["landmarks_per_frame"] = d["landmarks"] / max(len(lm), 1)
             d["landmarks_per_source_frame"] = d["landmarks"] / max(len(clip), 1)
             feats = timed("features", landmarks_to_features, lm.points, lm.present, rec.feature_config)
-            # what the app would score: a model that reads the pose needs one, a hands-only model a hand
-            if (lm.present[:, 0] if rec.feature_config.uses_pose else lm.any_hand()).any():
+            if rec.unscorable_reason(lm) is None:  # what the app would score
                 row["bigru_top1"] = timed("bigru", rec.predict_features, feats).top1
             d["bigru_end_to_end"] = d["decode"] + d["landmarks"] + d["features"] + d.get("bigru", 0.0)
             out = tmp / f"{n}.mp4"

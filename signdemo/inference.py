@@ -286,20 +286,26 @@ class Recognizer:
             frame_indices=frame_indices,
         )
 
+    def unscorable_reason(self, landmarks: "Landmarks") -> str | None:
+        """Why the keypoint model cannot score these landmarks (None: it can): a model that reads the
+        pose needs one on some frame, a hands-only model a hand."""
+        if self.feature_config.uses_pose:
+            if landmarks.present[:, 0].any():
+                return None
+            return ("no person was detected in the clip (MediaPipe found no body pose on any frame), so the "
+                    "keypoint model cannot score it. Make sure the signer's upper body and face are in view "
+                    "and well lit.")  # fmt: skip
+        if landmarks.any_hand().any():
+            return None
+        return ("no hand was detected on any frame, and this keypoint model reads the hands only, so it "
+                "cannot score the clip. Keep both hands in view and well lit while signing.")  # fmt: skip
+
     def predict_landmarks(self, landmarks: "Landmarks") -> Prediction:
         """BiGRU on extracted landmarks; attention is mapped back to source-video frames."""
         config = self.feature_config
-        if config.uses_pose and not landmarks.present[:, 0].any():
-            raise NoPersonDetectedError(
-                "no person was detected in the clip (MediaPipe found no body pose on any frame), so the "
-                "keypoint model cannot score it. Make sure the signer's upper body and face are in view "
-                "and well lit."
-            )
-        if not config.uses_pose and not landmarks.any_hand().any():
-            raise NoPersonDetectedError(
-                "no hand was detected on any frame, and this keypoint model reads the hands only, so it "
-                "cannot score the clip. Keep both hands in view and well lit while signing."
-            )
+        reason = self.unscorable_reason(landmarks)
+        if reason:
+            raise NoPersonDetectedError(reason)
         t0 = time.perf_counter()
         feats = landmarks_to_features(landmarks.points, landmarks.present, config)
         t_feat = (time.perf_counter() - t0) * 1000

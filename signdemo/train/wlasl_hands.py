@@ -235,6 +235,7 @@ def compare_sources(folder: str | Path, clips_dir: str | Path, bundle_source: st
     of the data, relative to their norm (0: the model gets exactly what it was trained on)."""
     from signdemo.features import landmarks_to_features
     from signdemo.inference import Recognizer
+    from signdemo.video import read_clip
     from signdemo.weights import BIGRU, load_bundle
 
     bundle = load_bundle(bundle_source)
@@ -258,8 +259,9 @@ def compare_sources(folder: str | Path, clips_dir: str | Path, bundle_source: st
         pred = reference.predict_features(data_features)
         row = {"video_id": clip.video_id, "gloss": clip.gloss, "known": clip.gloss in bundle.labels,
                "hands": pred.labels, "fidelity": {}}  # fmt: skip
+        video = read_clip(wanted[clip.video_id], reference.limits)  # decoded once, for every source
         for name, rec in recognizers.items():
-            result = rec.recognize(wanted[clip.video_id], models=(BIGRU,))
+            result = rec.recognize(wanted[clip.video_id], models=(BIGRU,), clip=video)
             row[name] = result.bigru.labels if result.bigru else []
             lm = result.landmarks
             if len(lm.present) == len(present):  # the same rows as the data: compare them
