@@ -9,9 +9,10 @@
 For every clip: decode, landmarks (per extracted frame and per source frame, at the extraction rate, on
 the parallel graphs), features, BiGRU, I3D (the fast path), overlay encoding, and the end-to-end times
 of each model's answer; `bigru_answer` (the stages one after the other) and `both_answers` are what
-the Recognise tab waits for: `both_answers` times the tab's own flow (`Recognizer.recognize_stream`,
-the I3D started beside the landmarks where the recognizer does so, the overlay encoded from the
-keypoint answer on; `tab_bigru_answer` is its keypoint answer; with `--baseline`: overlay first, then
+the Recognise tab waits for: `both_answers` times the tab's own flow from the file
+(`Recognizer.recognize_stream`: decode with a one-graph keypoint model's landmarks fed frame by
+frame as decoded, the I3D started beside the landmarks where the recognizer does so, the overlay
+encoded from the keypoint answer on); `tab_bigru_answer` is its keypoint answer; with `--baseline`: overlay first, then
 the BiGRU answer, then the I3D, one after the other). The same
 I3D weights also run through the plain float32 eager reference path in the same run; the speed ratio
 and the top-1 agreement between the two are printed, so every speed-up comes with its accuracy cost.
@@ -160,11 +161,12 @@ def measure_live(frames: np.ndarray, rec) -> dict:
     return s
 
 
-def _recognise_tab(rec, path: Path, clip, out: Path, i3d_frames: int) -> tuple[float, float]:
-    """The Recognise tab's own flow on a decoded clip (`Recognizer.recognize_stream`, the I3D on
-    `i3d_frames` frames, started beside the landmarks where the recognizer does so, the overlay
-    encoded from the keypoint answer on, as the tab does): ms to the keypoint answer and to both
-    answers with the overlay."""
+def _recognise_tab(rec, path: Path, out: Path, i3d_frames: int) -> tuple[float, float]:
+    """The Recognise tab's own flow on a clip file (`Recognizer.recognize_stream`: it decodes the clip,
+    feeding a one-graph keypoint model each frame as it is decoded; the I3D on `i3d_frames` frames,
+    started beside the landmarks where the recognizer does so; the overlay encoded from the keypoint
+    answer on, as the tab does): ms from the upload to the keypoint answer and to both answers with
+    the overlay."""
     from signdemo.overlay import render_overlay
 
     saved = rec.i3d.preprocessing
@@ -172,9 +174,10 @@ def _recognise_tab(rec, path: Path, clip, out: Path, i3d_frames: int) -> tuple[f
     try:
         with ThreadPoolExecutor(1) as pool:
             t, first, job = time.perf_counter(), None, None
-            for result in rec.recognize_stream(path, clip=clip):
+            for result in rec.recognize_stream(path):
                 first = first if first is not None else time.perf_counter() - t
                 if job is None and result.landmarks is not None:
+                    clip = result.clip
                     job = pool.submit(render_overlay, out, clip.frames, result.landmarks, clip.fps,
                                       frame_indices=clip.source_indices)  # fmt: skip
             if job is not None:
@@ -348,9 +351,8 @@ def run(args) -> dict:
                     d["i3d_beside_overlay"] = (time.perf_counter() - t) * 1000
                 out.unlink(missing_ok=True)
                 if n == 0:  # first-call costs of the tab's own I3D call (its thread count, this input size)
-                    _recognise_tab(rec, path, clip, out, args.i3d_frames)
-                tab_bigru, tab_both = _recognise_tab(rec, path, clip, out, args.i3d_frames)
-                d["tab_bigru_answer"], d["both_answers"] = d["decode"] + tab_bigru, d["decode"] + tab_both
+                    _recognise_tab(rec, path, out, args.i3d_frames)
+                d["tab_bigru_answer"], d["both_answers"] = _recognise_tab(rec, path, out, args.i3d_frames)
         for k, v in d.items():
             if k in stages:
                 stages[k].append(v)

@@ -28,7 +28,7 @@ from signdemo.runtime import I3DRunner, RuntimeOptions, extract_landmarks_parall
 from signdemo.weights import BIGRU, I3D, Bundle, resolve_bundle
 
 if TYPE_CHECKING:
-    from signdemo.landmarks import Landmarks
+    from signdemo.landmarks import Landmarks, LandmarkStream
     from signdemo.video import Clip, VideoLimits
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,8 @@ class ClipResult:
     errors: dict[str, SigndemoError] = field(default_factory=dict)  # model -> why it has no answer
     warnings: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    #: The decoded clip the answers are about (frames as the models saw them; not in `as_dict`).
+    clip: "Clip | None" = field(default=None, repr=False)
 
     @property
     def comparable(self) -> bool:
@@ -384,6 +386,19 @@ class Recognizer:
             return None
         return max(1, (os.cpu_count() or 2) - 1)
 
+    def _landmark_stream(self, models: tuple[str, ...]) -> "LandmarkStream | None":
+        """A `LandmarkStream` to feed while the clip decodes, where the keypoint model runs on one graph
+        (`RuntimeOptions.stream_landmarks`); else None. Its rows are used when every decoded frame is
+        to be extracted (the clip's rate at or below the extraction rate, known once it is decoded:
+        `recognize_stream` cancels the stream otherwise and extracts the subsampled frames)."""
+        if BIGRU not in models or self.bigru is None or not self.runtime.stream_landmarks or self.graphs_per_clip > 1:
+            return None
+        from signdemo.landmarks import LandmarkStream
+
+        if self.graphs is not None:
+            return LandmarkStream(pool=self.graphs)
+        return LandmarkStream(model=self.landmark_model, **self.graph_options)
+
     @property
     def graphs_per_clip(self) -> int:
         """Landmark graphs one clip is split between: the landmark workers for Holistic, one for Hands
@@ -408,29 +423,46 @@ class Recognizer:
         t0 = time.perf_counter()
         result = ClipResult(path=str(path))
         progress(0.0, "decoding video")
-        clip = clip or read_clip(path, self.limits, mirror=mirror)
+        stream = None if clip is not None else self._landmark_stream(models)
+        try:
+            clip = clip or read_clip(path, self.limits, mirror=mirror, on_frame=stream.put if stream else None)
+        except BaseException:
+            if stream is not None:
+                stream.cancel()
+            raise
+        result.clip = clip
         result.info = clip.info
         result.warnings += clip.warnings  # about the input itself (truncated, very short, ...)
         result.timings_ms["decode"] = (time.perf_counter() - t0) * 1000
+        if stream is not None and len(clip.subsample(self.extraction_fps)) != len(clip):
+            stream.cancel()  # the clip's rate is above the extraction rate: extracted after all
+            stream = None
 
         beside = None  # the I3D, started now on the cores the landmark graph leaves
         if BIGRU in models and I3D in models and self.i3d_beside_threads:
             beside = _BACKGROUND.submit(self.predict_frames, clip.frames, clip.source_indices,
                                         threads=self.i3d_beside_threads)  # fmt: skip
         try:
-            yield from self._stream_models(result, clip, models, progress, t0, beside)
+            yield from self._stream_models(result, clip, models, progress, t0, beside, stream)
         finally:
+            if stream is not None:
+                stream.cancel()  # idempotent; hands the graph back after an error
             if beside is not None and not beside.cancel():  # after an error: not left running unseen
                 with contextlib.suppress(Exception):
                     beside.result()
 
     def _stream_models(self, result: ClipResult, clip: "Clip", models: tuple[str, ...], progress: Progress,
-                       t0: float, beside: "Future | None") -> Iterator[ClipResult]:
+                       t0: float, beside: "Future | None", stream: "LandmarkStream | None") -> Iterator[ClipResult]:
         if BIGRU in models and self.bigru is not None:
             progress(0.1, "extracting landmarks")
             t = time.perf_counter()
-            result.landmarks = self.extract(clip)
-            result.timings_ms["landmarks"] = (time.perf_counter() - t) * 1000
+            if stream is not None:  # begun while decoding; the graph's own time is the stage's
+                result.landmarks = stream.result(clip.source_indices, clip.fps)
+                result.timings_ms["landmarks"] = stream.busy_s * 1000
+                result.timings_ms["landmarks_after_decode"] = (time.perf_counter() - t) * 1000
+            else:
+                result.landmarks = self.extract(clip)
+                result.timings_ms["landmarks"] = (time.perf_counter() - t) * 1000
             result.timings_ms["landmarks_per_frame"] = result.timings_ms["landmarks"] / max(len(result.landmarks), 1)
             result.warnings += _landmark_warnings(result.landmarks) + _truncation_warnings(self.feature_config,
                                                                                             len(result.landmarks))

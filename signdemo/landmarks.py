@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "Landmarks", "HolisticExtractor", "HandsExtractor", "LANDMARK_MODELS", "new_extractor", "GraphPool",
-    "extract_landmarks", "extract_clip_landmarks",
+    "extract_landmarks", "LandmarkStream", "extract_clip_landmarks",
 ]  # fmt: skip
 
 #: The MediaPipe graphs a keypoint model's landmarks can come from (a bundle records its own as
@@ -512,6 +513,72 @@ def extract_landmarks(
         pool.model if pool is not None else model, n, width, height, elapsed, 1000 * elapsed / n, *(100 * present.mean(axis=0)),
     )  # fmt: skip
     return Landmarks(points, present, indices, fps, (width, height))
+
+
+class LandmarkStream:
+    """Landmarks of one clip computed while it is still being decoded.
+
+    Frames given to `put` (e.g. as `video.read_clip`'s `on_frame`, as each is decoded) go through
+    one graph in order on a thread of the stream's own, so the graph works while the decoder is
+    still reading; `result` waits for the last row. The rows are those of `extract_landmarks` on the
+    same frames with the same graph (`tests/test_landmarks.py`). At most `max_queued` frames wait
+    for the graph (then `put` blocks the decoder), which bounds the copies held beside the clip.
+    A stream that is not wanted any more is `cancel`led (its graph goes back to `pool`).
+    """
+
+    def __init__(self, *, pool: GraphPool | None = None, model: str = DEFAULT_LANDMARK_MODEL,
+                 max_queued: int = 256, **options: Any) -> None:  # fmt: skip
+        self._queue: queue.Queue = queue.Queue(max(1, max_queued))
+        self._rows: list[tuple[np.ndarray, np.ndarray]] = []
+        self._error: BaseException | None = None
+        self._cancelled = False
+        self._image_size: tuple[int, int] | None = None
+        self.busy_s = 0.0  # time the graph spent on the frames (s)
+        self._open = (lambda: pool.graph()) if pool is not None else (lambda: new_extractor(model, **options))
+        self._thread = threading.Thread(target=self._run, name="landmark-stream", daemon=True)
+        self._thread.start()
+
+    def put(self, frame: np.ndarray, *_: object) -> None:
+        """Queue the clip's next frame ((H, W, 3) uint8 BGR, unmirrored); extra arguments are ignored."""
+        if self._image_size is None:
+            self._image_size = (int(frame.shape[1]), int(frame.shape[0]))
+        self._queue.put(frame)
+
+    def _run(self) -> None:
+        try:
+            with self._open() as extractor:
+                while (frame := self._queue.get()) is not None:
+                    if self._cancelled or self._error is not None:
+                        continue  # drained, so that a blocked `put` returns
+                    t = time.perf_counter()
+                    self._rows.append(extractor.process(frame))
+                    self.busy_s += time.perf_counter() - t
+        except BaseException as exc:  # noqa: BLE001 - re-raised by `result` on the caller's thread
+            self._error = exc
+            while self._queue.get() is not None:  # keep draining until the end marker
+                pass
+
+    def result(self, frame_indices: np.ndarray, fps: float) -> Landmarks:
+        """The landmarks once every frame given is processed: one row per frame, with these (T,)
+        source-video indices and rate (rows per second). Raises what the graph raised."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        indices = np.asarray(frame_indices, dtype=np.int64)
+        if len(indices) != len(self._rows) or not self._rows:
+            raise ValueError(f"the stream processed {len(self._rows)} frames, {len(indices)} indices given")
+        points = np.stack([p for p, _ in self._rows])  # (T, 75, 3)
+        present = np.stack([q for _, q in self._rows])  # (T, 3)
+        logger.debug("landmark stream: %d frames, graph busy %.2f s", len(indices), self.busy_s)
+        return Landmarks(points, present, indices, fps, self._image_size)
+
+    def cancel(self) -> None:
+        """Stop processing and hand the graph back (idempotent; waits for the frame in progress)."""
+        self._cancelled = True
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
 
 
 def extract_clip_landmarks(clip: Clip, target_fps: float | None = None, **options: Any) -> Landmarks:

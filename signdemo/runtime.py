@@ -140,6 +140,9 @@ class RuntimeOptions:
     #: when a clip's landmarks run on one graph (a Hands model), start the I3D beside them on the
     #: cores the graph leaves (instead of after the keypoint answer)
     i3d_beside_landmarks: bool = True
+    #: when a clip's landmarks run on one graph and every decoded frame is extracted, feed the graph
+    #: each frame as it is decoded (`landmarks.LandmarkStream`) instead of after the whole clip
+    stream_landmarks: bool = True
 
     def __post_init__(self) -> None:
         if self.i3d_backend not in ("auto", "openvino", "torch"):
@@ -174,7 +177,7 @@ class RuntimeOptions:
     def reference(cls) -> "RuntimeOptions":
         return cls(fast=False, precision="float32", channels_last=False, compile=False, landmark_workers=1,
                    bigru_threads=0, face_mesh=True, fuse=False, i3d_backend="torch", warm_graphs=False,
-                   i3d_beside_landmarks=False)
+                   i3d_beside_landmarks=False, stream_landmarks=False)
 
 
 def _is_channels_last_3d(model: nn.Module) -> bool:

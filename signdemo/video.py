@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -318,7 +318,8 @@ def _frame_time(cap: cv2.VideoCapture, index: int, fps: float) -> float:
     return ms / 1000.0 if math.isfinite(ms) and ms >= 0 else index / fps
 
 
-def read_clip(path: str | os.PathLike, limits: VideoLimits = VideoLimits(), mirror: bool = False) -> Clip:
+def read_clip(path: str | os.PathLike, limits: VideoLimits = VideoLimits(), mirror: bool = False,
+              on_frame: Callable[[np.ndarray, int], None] | None = None) -> Clip:
     """Decode a clip into a `Clip` of (T, H, W, 3) uint8 BGR frames, enforcing `limits`.
 
     Metadata caps (duration, frame count, pixel count) are checked before decoding; while
@@ -326,7 +327,10 @@ def read_clip(path: str | os.PathLike, limits: VideoLimits = VideoLimits(), mirr
     `max_frames` frames would be kept, whatever the metadata said. Frames are flipped
     horizontally right after decoding when `mirror` is True (selfie-view webcam input), then
     downscaled with INTER_AREA so the longest side is at most `max_side` (aspect kept). Clips
-    above `max_fps` are decimated by presentation time.
+    above `max_fps` are decimated by presentation time. `on_frame(frame, source_index)` is called
+    with each kept frame ((H, W, 3), as it will be in the clip) as soon as it is decoded, e.g. to
+    extract landmarks while the rest is still decoding (`landmarks.LandmarkStream.put`); the frame
+    is the caller's to keep (the clip holds a copy).
 
     Raises UnreadableVideoError, NoFramesError, VideoTooLongError, VideoTooLargeError.
     """
@@ -335,7 +339,7 @@ def read_clip(path: str | os.PathLike, limits: VideoLimits = VideoLimits(), mirr
     try:
         info = _info(cap, path)
         _check_metadata(info, limits)
-        decoded = _decode(cap, info, limits, mirror)
+        decoded = _decode(cap, info, limits, mirror, on_frame)
     finally:
         cap.release()
     frames, indices, times, scale = decoded
@@ -449,7 +453,8 @@ def _retrieve(cap: cv2.VideoCapture, info: VideoInfo, index: int) -> np.ndarray 
 
 
 def _decode(
-    cap: cv2.VideoCapture, info: VideoInfo, limits: VideoLimits, mirror: bool
+    cap: cv2.VideoCapture, info: VideoInfo, limits: VideoLimits, mirror: bool,
+    on_frame: Callable[[np.ndarray, int], None] | None = None,
 ) -> tuple[np.ndarray, list[int], list[float], float]:
     """Decode, flip, decimate and downscale; returns (frames (T, H, W, 3), source indices,
     times s, scale)."""
@@ -502,6 +507,8 @@ def _decode(
         frames.append(frame)
         indices.append(index)
         times.append(t)
+        if on_frame is not None:
+            on_frame(frame, index)
     return frames.frames(), indices, times, scale
 
 

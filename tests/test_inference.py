@@ -95,7 +95,8 @@ def test_with_one_landmark_graph_the_i3d_starts_beside_the_landmarks(bundles):
     bigru, i3d = load_bundle(bundles / "bigru"), load_bundle(bundles / "i3d")
     bigru.provenance = {**bigru.provenance, "landmark_model": "hands"}
     bigru.preprocessing = {"pose": "drop", "normalize": "hands"}
-    beside = Recognizer(bigru, i3d, extraction_fps=None)
+    # (landmarks after decoding here, to time them with `extract`; fed while decoding: the next test)
+    beside = Recognizer(bigru, i3d, extraction_fps=None, runtime=RuntimeOptions(stream_landmarks=False))
     after = Recognizer(bigru, i3d, extraction_fps=None, runtime=RuntimeOptions(i3d_beside_landmarks=False))
     assert beside.i3d_beside_threads == max(1, (os.cpu_count() or 2) - 1) and after.i3d_beside_threads is None
     assert Recognizer(load_bundle(bundles / "bigru"), i3d).i3d_beside_threads is None  # Holistic: every core busy
@@ -125,6 +126,71 @@ def test_with_one_landmark_graph_the_i3d_starts_beside_the_landmarks(bundles):
     assert a.bigru.labels == b.bigru.labels and np.allclose(a.bigru.scores, b.bigru.scores, atol=1e-6)
     assert a.i3d.labels == b.i3d.labels and np.allclose(a.i3d.scores, b.i3d.scores, atol=1e-4)
     assert a.timings_ms["i3d_answer"] >= a.timings_ms["bigru_answer"] > 0
+
+
+def test_one_graph_landmarks_run_while_the_clip_decodes(bundles, monkeypatch):
+    """A Hands model's landmarks run on one graph, fed each frame as it is decoded: the graph is at
+    work before the decoder has read the last frame, and the rows and answers are those of the
+    extraction after decoding. A clip above the model's extraction rate, Holistic's split between
+    graphs, the option off and a clip given decoded are extracted after decoding."""
+    import time
+
+    import signdemo.video
+    from signdemo.landmarks import HandsExtractor
+
+    clip_path = need_shared("data", "wlasl_clips", "09960.mp4")  # hands on most frames
+    bigru, i3d = load_bundle(bundles / "bigru"), load_bundle(bundles / "i3d")
+    bigru.provenance = {**bigru.provenance, "landmark_model": "hands"}
+    bigru.preprocessing = {"pose": "drop", "normalize": "hands"}
+    streaming = Recognizer(bigru, i3d, extraction_fps=None)
+    plain = Recognizer(bigru, i3d, extraction_fps=None, runtime=RuntimeOptions(stream_landmarks=False))
+    assert streaming._landmark_stream((BIGRU, I3D)) is not None
+    for rec, models in ((plain, (BIGRU, I3D)), (streaming, (I3D,)), (Recognizer(load_bundle(bundles / "bigru"), i3d), (BIGRU,)),
+                        (Recognizer(bigru, i3d, runtime=RuntimeOptions.reference()), (BIGRU,))):  # fmt: skip
+        assert rec._landmark_stream(models) is None
+
+    events = []
+    real_read, real_process = signdemo.video.read_clip, HandsExtractor.process
+
+    def slow_read(*args, on_frame=None, **kwargs):
+        def fed(frame, index):
+            time.sleep(0.01)  # a slower decoder: the graph must not wait for the end of it
+            on_frame(frame, index)
+
+        clip = real_read(*args, on_frame=fed if on_frame else None, **kwargs)
+        events.append(("decoded", time.perf_counter()))
+        return clip
+
+    def recorded_process(self, frame):
+        events.append(("frame", time.perf_counter()))
+        return real_process(self, frame)
+
+    monkeypatch.setattr(signdemo.video, "read_clip", slow_read)
+    monkeypatch.setattr(HandsExtractor, "process", recorded_process)
+    a = streaming.recognize(clip_path)
+    decoded = next(t for e, t in events if e == "decoded")
+    first_frame = min(t for e, t in events if e == "frame")
+    assert first_frame < decoded  # the graph began before the decoder ended
+    assert "landmarks_after_decode" in a.timings_ms and a.timings_ms["landmarks"] > 0
+    b = plain.recognize(clip_path)
+    assert "landmarks_after_decode" not in b.timings_ms
+    assert a.landmarks.present[:, 1:].any()
+    assert np.array_equal(a.landmarks.points, b.landmarks.points) and np.array_equal(a.landmarks.present, b.landmarks.present)
+    assert np.array_equal(a.landmarks.frame_indices, b.landmarks.frame_indices) and a.landmarks.fps == pytest.approx(b.landmarks.fps)
+    assert a.bigru.labels == b.bigru.labels and np.allclose(a.bigru.scores, b.bigru.scores, atol=1e-6)
+    assert a.clip is not None and len(a.clip) == len(a.landmarks)
+
+    # A 30 fps clip for a model that asks for 10 rows/s: the frames fed while decoding are not its
+    # rows, so the stream is dropped (its graph handed back) and the subsampled frames extracted.
+    monkeypatch.setattr(signdemo.video, "read_clip", real_read)
+    sparse = Recognizer(bigru, None, extraction_fps=10)
+    c = sparse.recognize(clip_path)
+    expected = sparse.extract(read_clip(clip_path))
+    assert len(c.landmarks) == len(expected) < len(c.clip)
+    assert np.array_equal(c.landmarks.points, expected.points) and "landmarks_after_decode" not in c.timings_ms
+    assert sparse.graphs.created == 1  # the dropped stream's graph was the one reused
+    given = streaming.recognize(clip_path, clip=read_clip(clip_path))  # already decoded: extracted after
+    assert "landmarks_after_decode" not in given.timings_ms and np.array_equal(given.landmarks.points, b.landmarks.points)
 
 
 def test_no_person_still_gets_i3d_and_a_warning(recognizer, make_video):

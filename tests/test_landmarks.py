@@ -358,3 +358,45 @@ def test_unknown_landmark_models_and_hand_options_are_refused():
         HandsExtractor(hand_rule="biggest")
     with pytest.raises(ValueError, match="max_num_hands"):
         HandsExtractor(max_num_hands=3)
+
+
+# ---------------------------------------------------------------- landmarks while decoding
+
+
+def test_landmark_stream_gives_the_rows_of_the_clip_extracted_after_decoding():
+    """Frames fed to a `LandmarkStream` as `read_clip` decodes them give exactly the rows of the
+    decoded clip through the same (warm) graph; a cancelled stream hands its graph back; an error of
+    the graph reaches the caller."""
+    from signdemo.landmarks import GraphPool, LandmarkStream
+
+    path = REPO / "examples" / "hello_s002_033.mp4"  # the drawn signer: Holistic finds its pose
+    pool = GraphPool(keep=1)
+    try:
+        stream = LandmarkStream(pool=pool)
+        clip = read_clip(path, on_frame=stream.put)
+        streamed = stream.result(clip.source_indices, clip.fps)
+        after = extract_landmarks(clip.frames, clip.source_indices, clip.fps, pool=pool)
+        assert after.present[:, POSE].mean() > 0.5  # something to compare
+        assert np.array_equal(streamed.points, after.points) and np.array_equal(streamed.present, after.present)
+        assert np.array_equal(streamed.frame_indices, clip.source_indices) and streamed.fps == clip.fps
+        assert streamed.image_size == after.image_size and stream.busy_s > 0
+
+        cancelled = LandmarkStream(pool=pool)
+        for frame in clip.frames[:5]:
+            cancelled.put(frame)
+        cancelled.cancel()
+        cancelled.cancel()  # idempotent
+        extract_landmarks(clip.frames[:3], pool=pool)
+        assert pool.created == 1  # the cancelled stream's graph came back and was reused
+
+        broken = LandmarkStream(pool=pool)
+        broken.put(clip.frames[0])
+        broken.put(clip.frames[1].astype(np.float32))  # not a uint8 frame: the graph refuses it
+        broken.put(clip.frames[2])
+        with pytest.raises(ValueError, match="expected a uint8"):
+            broken.result(clip.source_indices[:3], clip.fps)
+        with pytest.raises(ValueError, match="processed 0 frames"):
+            empty = LandmarkStream(pool=pool)
+            empty.result(np.zeros(0, np.int64), clip.fps)
+    finally:
+        pool.close()

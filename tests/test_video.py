@@ -107,6 +107,17 @@ def test_high_fps_is_decimated(make_video):
     assert len(read_clip(path, VideoLimits(max_fps=240))) == 48
 
 
+def test_each_kept_frame_is_handed_over_as_decoded(make_video):
+    """`on_frame` sees exactly the clip's frames (decimated, flipped, downscaled) with their source
+    indices, in order, each its own array (a consumer may keep it)."""
+    path = make_video("fast.avi", codec="MJPG", n=24, fps=240, width=160, height=120)
+    seen = []
+    clip = read_clip(path, VideoLimits(max_fps=120, max_side=64), mirror=True, on_frame=lambda f, i: seen.append((f, i)))
+    assert [i for _, i in seen] == clip.source_indices.tolist() == list(range(0, 24, 2))
+    assert all(np.array_equal(f, clip.frames[k]) for k, (f, _) in enumerate(seen))
+    assert len({id(f) for f, _ in seen}) == len(seen) and not any(np.shares_memory(f, clip.frames) for f, _ in seen)
+
+
 def _clip(n: int, fps: float) -> Clip:
     info = VideoInfo(path=None, fps=fps, frame_count=n, width=4, height=4, duration_s=n / fps, codec="")
     return Clip(np.zeros((n, 4, 4, 3), np.uint8), np.arange(n), fps, info, 1.0, False)

@@ -13,7 +13,6 @@ import inspect
 import logging
 import os
 import shutil
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -84,16 +83,6 @@ def prepare_examples_cache(store: ModelStore) -> None:
     marker.write_text(fingerprint, encoding="utf-8")
 
 
-def _read(video: str, recognizer, mirrored: bool):
-    """Decode a clip under the recognizer's limits: (Clip, milliseconds). Mirrored input is
-    flipped right after decoding, so everything downstream sees the signer unmirrored."""
-    from signdemo.video import read_clip
-
-    t0 = time.perf_counter()
-    clip = read_clip(video, recognizer.limits, mirror=bool(mirrored))
-    return clip, (time.perf_counter() - t0) * 1000
-
-
 def _progress_adapter(progress: gr.Progress | None) -> Callable[[float, str], None]:
     if progress is None:
         return lambda fraction, message: None
@@ -154,14 +143,15 @@ class Handlers:
         if recognizer.bigru is None and recognizer.i3d is None:
             raise gr.Error("No weights are loaded for either model: " + "; ".join(filter(None, reasons.values())))
         report = _progress_adapter(progress)
-        report(0.0, "decoding video")
-        clip, decode_ms = _read(video, recognizer, mirrored)
         shown_warnings, sent = 0, False
         # The overlay video is encoded on a thread of its own, beside the I3D: the keypoint answer is
         # shown as soon as it is ready, the overlay comes with the I3D's answer (the last update).
         with output_dir() as out, ThreadPoolExecutor(1, thread_name_prefix="overlay") as pool:
             overlay_job = None
-            for result in recognizer.recognize_stream(video, mirror=bool(mirrored), clip=clip, progress=report):
+            # The recognizer decodes the clip itself (mirrored input flipped right after decoding), so
+            # that a keypoint model on one graph gets each frame as it is decoded.
+            for result in recognizer.recognize_stream(video, mirror=bool(mirrored), progress=report):
+                clip = result.clip
                 final = "total" in result.timings_ms
                 pending = not final and recognizer.i3d is not None
                 if overlay_job is None and result.landmarks is not None:
@@ -169,7 +159,6 @@ class Handlers:
                 if not final and not stream:
                     continue
                 report(0.97 if final else 0.6, "drawing the results")
-                result.timings_ms["decode"] = decode_ms
                 overlay = overlay_job.result() if final and overlay_job is not None else None
                 view = results.clip_view(result, clip, recognizer, reasons, pending_i3d=pending, overlay=overlay)
                 for warning in view.warnings[shown_warnings:]:
@@ -190,11 +179,8 @@ class Handlers:
         """API: both models' top-5, attention, timings and warnings for one clip (default weights)."""
         if not video:
             raise gr.Error("no clip given")
-        recognizer = self.store.recognizer()
-        clip, decode_ms = _read(video, recognizer, mirrored)
-        result = recognizer.recognize(video, mirror=bool(mirrored), clip=clip)
-        result.timings_ms["decode"] = decode_ms
-        return results.result_details(result, clip)
+        result = self.store.recognizer().recognize(video, mirror=bool(mirrored))
+        return results.result_details(result, result.clip)
 
     def vocabulary_table(self, selection: Selection | None = None) -> list[list[str]]:
         """[model, label, how to sign it] for the "try these" table."""
