@@ -369,10 +369,16 @@ class Recognizer:
         """MediaPipe landmarks of a decoded clip at the configured extraction rate."""
         pos = clip.subsample(self.extraction_fps)
         fps = clip.fps * len(pos) / max(len(clip), 1)
-        options = {"pool": self.graphs} if self.graphs is not None else {"model": self.landmark_model,
-                                                                         **self.graph_options}  # fmt: skip
         return extract_landmarks_parallel(clip.frames[pos], clip.source_indices[pos], fps,
-                                          workers=self.graphs_per_clip, **options)  # fmt: skip
+                                          workers=self.graphs_per_clip, **self._graph_source)  # fmt: skip
+
+    @property
+    def _graph_source(self) -> dict:
+        """Where a clip's landmark graph comes from, as keyword arguments of `landmarks.extract_landmarks`
+        (and `LandmarkStream`): the warm pool, else a new graph of the recognizer's model and options."""
+        if self.graphs is not None:
+            return {"pool": self.graphs}
+        return {"model": self.landmark_model, **self.graph_options}
 
     @property
     def i3d_beside_threads(self) -> int | None:
@@ -395,9 +401,7 @@ class Recognizer:
             return None
         from signdemo.landmarks import LandmarkStream
 
-        if self.graphs is not None:
-            return LandmarkStream(pool=self.graphs)
-        return LandmarkStream(model=self.landmark_model, **self.graph_options)
+        return LandmarkStream(**self._graph_source)
 
     @property
     def graphs_per_clip(self) -> int:
@@ -424,29 +428,23 @@ class Recognizer:
         result = ClipResult(path=str(path))
         progress(0.0, "decoding video")
         stream = None if clip is not None else self._landmark_stream(models)
+        beside = None  # the I3D, started once decoded on the cores the landmark graph leaves
         try:
             clip = clip or read_clip(path, self.limits, mirror=mirror, on_frame=stream.put if stream else None)
-        except BaseException:
-            if stream is not None:
-                stream.cancel()
-            raise
-        result.clip = clip
-        result.info = clip.info
-        result.warnings += clip.warnings  # about the input itself (truncated, very short, ...)
-        result.timings_ms["decode"] = (time.perf_counter() - t0) * 1000
-        if stream is not None and len(clip.subsample(self.extraction_fps)) != len(clip):
-            stream.cancel()  # the clip's rate is above the extraction rate: extracted after all
-            stream = None
-
-        beside = None  # the I3D, started now on the cores the landmark graph leaves
-        if BIGRU in models and I3D in models and self.i3d_beside_threads:
-            beside = _BACKGROUND.submit(self.predict_frames, clip.frames, clip.source_indices,
-                                        threads=self.i3d_beside_threads)  # fmt: skip
-        try:
+            result.clip = clip
+            result.info = clip.info
+            result.warnings += clip.warnings  # about the input itself (truncated, very short, ...)
+            result.timings_ms["decode"] = (time.perf_counter() - t0) * 1000
+            if stream is not None and len(clip.subsample(self.extraction_fps)) != len(clip):
+                stream.cancel()  # the clip's rate is above the extraction rate: extracted after all
+                stream = None
+            if BIGRU in models and I3D in models and self.i3d_beside_threads:
+                beside = _BACKGROUND.submit(self.predict_frames, clip.frames, clip.source_indices,
+                                            threads=self.i3d_beside_threads)  # fmt: skip
             yield from self._stream_models(result, clip, models, progress, t0, beside, stream)
         finally:
             if stream is not None:
-                stream.cancel()  # idempotent; hands the graph back after an error
+                stream.cancel()  # idempotent; hands the graph back after an error (in decoding too)
             if beside is not None and not beside.cancel():  # after an error: not left running unseen
                 with contextlib.suppress(Exception):
                     beside.result()

@@ -474,6 +474,12 @@ class GraphPool:
             extractor.close()
 
 
+def _open_graph(pool: GraphPool | None, model: str, options: dict[str, Any]):
+    """A graph for one clip, as a context manager: a warm one of `pool`, else a new graph of `model`
+    with `options` (closed on exit)."""
+    return pool.graph() if pool is not None else new_extractor(model, **options)
+
+
 def extract_landmarks(
     frames: np.ndarray,
     frame_indices: np.ndarray | None = None,
@@ -503,7 +509,7 @@ def extract_landmarks(
     points = np.zeros((n, schema.NUM_POINTS, schema.NUM_COORDS), dtype=np.float32)  # (T, 75, 3)
     present = np.zeros((n, len(schema.PART_NAMES)), dtype=bool)  # (T, 3)
     start = time.perf_counter()
-    with pool.graph() if pool is not None else new_extractor(model, **options) as extractor:
+    with _open_graph(pool, model, options) as extractor:
         for t, frame in enumerate(frames):
             points[t], present[t] = extractor.process(frame)
     elapsed = time.perf_counter() - start
@@ -534,7 +540,7 @@ class LandmarkStream:
         self._cancelled = False
         self._image_size: tuple[int, int] | None = None
         self.busy_s = 0.0  # time the graph spent on the frames (s)
-        self._open = (lambda: pool.graph()) if pool is not None else (lambda: new_extractor(model, **options))
+        self._source = (pool, model, options)  # where its graph comes from (`_open_graph`)
         self._thread = threading.Thread(target=self._run, name="landmark-stream", daemon=True)
         self._thread.start()
 
@@ -546,7 +552,7 @@ class LandmarkStream:
 
     def _run(self) -> None:
         try:
-            with self._open() as extractor:
+            with _open_graph(*self._source) as extractor:
                 while (frame := self._queue.get()) is not None:
                     if self._cancelled or self._error is not None:
                         continue  # drained, so that a blocked `put` returns
