@@ -246,3 +246,40 @@ def test_init_from_the_published_layout_keeps_the_encoder_and_replaces_the_head(
     assert set(encoder) == {k for k in published if not k.startswith("classifier.")}
     assert all(torch.equal(encoder[k], published[k].to(encoder[k].dtype)) for k in encoder)
     assert model.classifier.weight.shape == (3, 512) and model_args["num_classes"] == 3
+
+
+def test_keep_classes_ships_the_first_classes_judged_on_their_clips_only(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "kept"
+    result = _train(data, out, "--epochs", "1", "--keep-classes", "2")
+    assert result["finished"]
+    bundle = load_bundle(out)  # strict: a 2-row head for 2 labels
+    assert bundle.labels == ["alpha", "bravo"] and bundle.model_args["num_classes"] == 2
+    assert bundle.model.classifier.weight.shape == (2, 16 * 2)
+    assert bundle.provenance["trained_classes"] == 3
+    prepared = PreparedDataset.load(data)
+    test_idx = prepared.indices("test")
+    kept_test = test_idx[prepared.targets[test_idx] < 2]
+    assert 0 < len(kept_test) < len(test_idx)
+    assert read_reports(bundle.reports_dir).metrics["test_total"] == len(kept_test)
+
+    # one epoch: the best weights are the last ones, whose 3-row head gives the same first two logits
+    last = read_checkpoint(out / "checkpoints" / "last_bigru_attention_model.pt")
+    assert last["model_state_dict"]["classifier.weight"].shape[0] == 3
+    full = bigru.BiGRUAttention(bigru.BiGRUAttentionConfig.from_dict({**last["config"]}))
+    full.load_state_dict(last["model_state_dict"])
+    full.eval()
+    bundle.model.eval()
+    x = torch.from_numpy(np.asarray(prepared.features[kept_test], dtype=np.float32))
+    with torch.no_grad():
+        torch.testing.assert_close(bundle.model(x), full(x)[:, :2])
+
+    part = tmp_path / "kept-resumed"  # resuming reads the 2-row best weights back
+    _train(data, part, "--epochs", "2", "--keep-classes", "2", "--stop-after-epochs", "1")
+    assert _train(data, part, "--epochs", "2", "--keep-classes", "2", "--resume")["finished"]
+    whole = tmp_path / "kept-whole"
+    _train(data, whole, "--epochs", "2", "--keep-classes", "2")
+    assert json.loads((part / "reports/final_metrics.json").read_text()) == json.loads(
+        (whole / "reports/final_metrics.json").read_text()
+    )
+    with pytest.raises(SystemExit, match="--keep-classes 4"):
+        _train(data, tmp_path / "too-many", "--epochs", "1", "--keep-classes", "4")

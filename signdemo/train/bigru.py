@@ -8,6 +8,8 @@ gradient clipping at norm 1.0, mixed precision on GPU. Augmentation is off unles
 
     python -m signdemo.train.bigru data/gislr_kp --out weights/gislr-bigru --epochs 30
     torchrun --nproc_per_node=2 -m signdemo.train.bigru data/kp --out weights/kp-bigru   # DDP (gloo on CPU)
+    # a WLASL100 model that learns from the clips of all 300 WLASL300 glosses (judged and shipped on the 100)
+    python -m signdemo.train.bigru data/wlasl300-hands --keep-classes 100 --out weights/wlasl100-bigru
 
 Writes the bundle the app loads unchanged (`signdemo.weights.load_bundle(OUT)`):
     checkpoints/best_bigru_attention_model.pt     {"model_state_dict", "config"} at the best val top-1
@@ -214,8 +216,9 @@ def train_one_epoch(model, loader, optimizer, criterion, scaler, runtime: common
 
 @torch.no_grad()
 def evaluate(model, data: PreparedDataset, indices: np.ndarray, criterion, runtime: common.Runtime,
-             batch_size: int = 128) -> dict:  # fmt: skip
-    """Scores of every sample in `indices` (each rank scores its shard, all ranks get all scores).
+             batch_size: int = 128, num_classes: int | None = None) -> dict:  # fmt: skip
+    """Scores of every sample in `indices` (each rank scores its shard, all ranks get all scores),
+    over the first `num_classes` classes only if given (`--keep-classes`: the shipped head).
 
     Returns loss, top1, scores (N, C) softmax probabilities and targets (N,), in `indices` order.
     """
@@ -228,7 +231,7 @@ def evaluate(model, data: PreparedDataset, indices: np.ndarray, criterion, runti
         chunk = np.sort(part[start : start + batch_size])  # sorted rows read faster from a memory map
         x = torch.from_numpy(np.asarray(data.features[chunk], dtype=np.float32)).to(runtime.device)  # (b, F, 450)
         with runtime.autocast():
-            logits_list.append(net(x).float().cpu())  # (b, C)
+            logits_list.append(net(x).float().cpu()[:, :num_classes])  # (b, C)
         rows.append(chunk)
     local = (np.concatenate(rows) if rows else np.zeros(0, np.int64),
              torch.cat(logits_list).numpy() if logits_list else None)  # fmt: skip
@@ -279,6 +282,11 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--dropout", type=float, default=d.dropout)
     g.add_argument("--init", type=Path, help="start from this BiGRU checkpoint (the head is replaced if the "
                    "class count differs)")  # fmt: skip
+    g.add_argument("--keep-classes", type=int, default=0, metavar="N",
+                   help="train on every class of the data set but ship a model of its first N classes (e.g. "
+                   "WLASL100 out of WLASL300: the other classes' clips serve only as more training data): "
+                   "validation, early stopping and test use the clips of those N classes, scored over them "
+                   "alone, and the shipped head keeps their N rows (0 = every class)")  # fmt: skip
     return parser
 
 
@@ -298,12 +306,28 @@ def build_model(args: argparse.Namespace, num_classes: int, input_dim: int) -> t
     return model, config.to_dict()
 
 
-def _save_best(args, model, model_args, data: PreparedDataset, provenance: dict, extra: dict) -> None:
+def head_rows(state_dict: dict[str, torch.Tensor], num_classes: int) -> dict[str, torch.Tensor]:
+    """`state_dict` with the head's first `num_classes` rows only (unchanged if it has no more)."""
+    return {k: v[:num_classes] if k.startswith("classifier.") else v for k, v in state_dict.items()}
+
+
+def head_subset(model: BiGRUAttention, num_classes: int) -> BiGRUAttention:
+    """A copy of `model` whose head keeps the first `num_classes` rows: the same logits for those
+    classes, the others dropped (`--keep-classes`); `model` itself when it has no more rows."""
+    if model.classifier.out_features <= num_classes:
+        return model
+    subset = BiGRUAttention(BiGRUAttentionConfig.from_dict({**model.config.to_dict(), "num_classes": num_classes}))
+    load_state_dict_strict(subset, head_rows(model.state_dict(), num_classes), what="the kept classes' head")
+    return subset
+
+
+def _save_best(args, model, model_args, labels: list[str], data: PreparedDataset, provenance: dict,
+               extra: dict) -> None:  # fmt: skip
     ckpt = args.out / "checkpoints"
     ckpt.mkdir(parents=True, exist_ok=True)
     torch.save({"model_state_dict": model.encoder_state_dict(), "config": dict(model_args)}, ckpt / ENCODER_NAME)
-    save_bundle(args.out, architecture=BIGRU, model=model, model_args=model_args, labels=data.labels,
-                preprocessing=data.feature_config, provenance=provenance, name=args.name,
+    save_bundle(args.out, architecture=BIGRU, model=head_subset(model, len(labels)), model_args=model_args,
+                labels=labels, preprocessing=data.feature_config, provenance=provenance, name=args.name,
                 checkpoint_name=BEST_NAME, extra=extra)  # fmt: skip
 
 
@@ -317,11 +341,19 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
     train_idx, val_idx, test_idx = (data.indices(s) for s in ("train", "val", "test"))
     if len(train_idx) == 0 or len(val_idx) == 0:
         raise SystemExit(f"{args.data} needs train and val samples (has {len(train_idx)} train, {len(val_idx)} val)")
+    keep = args.keep_classes or len(data.labels)
+    if not 0 < keep <= len(data.labels):
+        raise SystemExit(f"--keep-classes {args.keep_classes}: {args.data} has {len(data.labels)} classes")
+    labels = data.labels[:keep]
     dataset_desc = f"{data.config.get('source', data.root.name)} ({len(data.labels)} classes)"
+    if keep < len(data.labels):  # judged and shipped on the kept classes only
+        val_idx, test_idx = val_idx[targets[val_idx] < keep], test_idx[targets[test_idx] < keep]
+        dataset_desc += f", the model of its first {keep} classes"
     log.info("data %s: %d train, %d val, %d test, %d classes, features %s",
              data.root, len(train_idx), len(val_idx), len(test_idx), len(data.labels), data.features.shape[1:])  # fmt: skip
 
-    model, model_args = build_model(args, len(data.labels), int(data.features.shape[2]))
+    model, train_args = build_model(args, len(data.labels), int(data.features.shape[2]))
+    model_args = {**train_args, "num_classes": keep}  # the shipped model's
     model = runtime.wrap(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
@@ -333,11 +365,13 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
     # What the data set records about itself and a user of the weights should know (split, licence, ...)
     provenance.update({k: data.config[k] for k in DATA_PROVENANCE if k in data.config})
 
+    if keep < len(data.labels):
+        provenance["trained_classes"] = len(data.labels)
     state, best_state = common.resume_training(args, runtime, model=model, optimizer=optimizer, scheduler=scheduler,
                                                scaler=scaler, last_name=LAST_NAME, best_name=BEST_NAME)  # fmt: skip
-    config = common.resolved_config(args, runtime, num_classes=len(data.labels), feature_config=data.feature_config,
-                                    model_args=model_args, counts={"train": len(train_idx), "val": len(val_idx),
-                                                                   "test": len(test_idx)})  # fmt: skip
+    config = common.resolved_config(args, runtime, num_classes=keep, trained_classes=len(data.labels),
+                                    feature_config=data.feature_config, model_args=model_args,
+                                    counts={"train": len(train_idx), "val": len(val_idx), "test": len(test_idx)})  # fmt: skip
     if runtime.is_main:
         common.write_json(args.out / "training_config.json", config)
 
@@ -350,21 +384,24 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
         return train_one_epoch(model, loader, optimizer, criterion, scaler, runtime, args.clip_grad)
 
     def save_best(state: common.TrainState) -> None:
-        _save_best(args, common.unwrap(model), model_args, data, provenance,
+        _save_best(args, common.unwrap(model), model_args, labels, data, provenance,
                    {"training": {"best_epoch": state.best_epoch, "best_val_top1": state.best_top1}})  # fmt: skip
 
     result = common.fit(
-        args, runtime, model=model, model_args=model_args, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
+        args, runtime, model=model, model_args=train_args, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
         state=state, best_state=best_state, train_epoch=train_epoch, save_best=save_best,
-        validate=lambda: evaluate(model, data, val_idx, criterion, runtime, args.eval_batch_size),
+        validate=lambda: evaluate(model, data, val_idx, criterion, runtime, args.eval_batch_size, keep),
         last_path=args.out / "checkpoints" / LAST_NAME,
     )  # fmt: skip
     if not result.finished:
         return {"state": result.state, "finished": False}
     split_idx = {"test": test_idx, "val": val_idx}
+    if keep < len(data.labels):  # the best weights as shipped (a resumed run reads them back so)
+        result.best_state = head_rows(result.best_state, keep)
+        model = head_subset(common.unwrap(model), keep)
     metrics = common.finish(
-        args, runtime, result, model=model, has_test=len(test_idx) > 0, labels=data.labels, architecture=BIGRU,
-        evaluate=lambda split: evaluate(model, data, split_idx[split], criterion, runtime, args.eval_batch_size),
+        args, runtime, result, model=model, has_test=len(test_idx) > 0, labels=labels, architecture=BIGRU,
+        evaluate=lambda split: evaluate(model, data, split_idx[split], criterion, runtime, args.eval_batch_size, keep),
         model_args=model_args, preprocessing=data.feature_config, provenance=provenance,
         checkpoint=f"checkpoints/{BEST_NAME}",
     )  # fmt: skip
