@@ -33,11 +33,13 @@ def real():
 
 def test_the_bundle_is_the_published_layout_and_says_what_it_is(real):
     assert real.architecture == BIGRU and real.kind == "project" and not real.is_demo
+    prov = real.provenance
     assert real.model_args == {"input_dim": 450, "projection_dim": 256, "hidden_dim": 256, "num_gru_layers": 2,
-                               "num_classes": 100, "dropout": 0.35}  # fmt: skip
+                               "num_classes": 100, "dropout": 0.35, "activation": "gelu"}  # fmt: skip
+    # trained on the clips of all 300 WLASL300 glosses, shipped with the head rows of the first 100
+    assert prov["trained_classes"] == 300 and real.model.classifier.weight.shape == (100, 512)
     assert real.num_classes == 100 and real.labels[:3] == ["book", "drink", "computer"]
     assert FeatureConfig.from_dict(real.preprocessing) == FeatureConfig(pose="drop", normalize="hands")
-    prov = real.provenance
     assert "real signers" in prov["description"] and "WLASL100" in prov["description"]
     assert "hands only" in prov["description"] and "C-UDA" in prov["licence"]
     assert prov["hand_rule"] == "wrist_x" and prov["split"] == "WLASL official"
@@ -61,7 +63,8 @@ def test_recorded_test_figures_are_what_the_bundle_scores_on_the_official_split(
 
     metrics = json.loads((REAL / "reports" / "final_metrics.json").read_text())
     assert metrics["test_total"] == 99  # the official WLASL100 test split
-    assert metrics["test_top1"] >= 0.60 and metrics["test_top5"] >= 0.80, metrics
+    # the project's target is 72% / 90% (top-5 not reached); the WLASL100-only recipe reached 64.6% / 85.9%
+    assert metrics["test_top1"] >= 0.68 and metrics["test_top5"] >= 0.84, metrics
     # chosen on validation only: the best epoch is the one with the best validation top-1
     with open(REAL / "reports" / "training_history.csv", newline="") as f:
         history = list(csv.DictReader(f))
@@ -129,7 +132,8 @@ def test_real_video_through_the_app_path_agrees_with_the_hand_data(real):
     """The model on the shared clips that the hand data holds, from the Hands landmarks it was
     trained on and from the app's own extraction of the same videos (MediaPipe Hands, as its bundle
     records). Measured: the same hands on 98.4% of the frames, input features 0.019 from the data's
-    (median relative distance; Holistic: 82.0%, 0.57), top-1 as the hand data on 6 of 7 clips."""
+    (median relative distance; Holistic: 82.0%, 0.57), top-1 as the hand data on 6 of 7 clips, top-5
+    overlap 91%."""
     from signdemo.train.wlasl_hands import compare_sources
 
     report = compare_sources(need_shared("data", "wlasl_hands"), need_shared("data", "wlasl_clips"), REAL)
@@ -141,8 +145,9 @@ def test_real_video_through_the_app_path_agrees_with_the_hand_data(real):
     recorded = json.loads((REAL / "reports" / "full_path_check.json").read_text())["summary"]
     assert recorded["app"]["clips"] == app["clips"]
     assert recorded["app"]["median_feature_distance"] < recorded["app/holistic"]["median_feature_distance"]
-    known = [row for row in report["clips"] if row["known"]]
-    assert known and all(row["app"][:1] == [row["gloss"]] for row in known), known
+    known = [row for row in report["clips"] if row["known"]]  # training/validation clips: not a held-out figure
+    assert known and all(row["gloss"] in row["app"] for row in known), known  # the sign within the top-5
+    assert all(row["app"][:1] == row["hands"][:1] for row in known), known  # and answered as from its hand data
 
 
 @pytest.mark.slow
