@@ -349,6 +349,8 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
     if keep < len(data.labels):  # judged and shipped on the kept classes only
         val_idx, test_idx = val_idx[targets[val_idx] < keep], test_idx[targets[test_idx] < keep]
         dataset_desc += f", the model of its first {keep} classes"
+        if len(val_idx) == 0:
+            raise SystemExit(f"--keep-classes {keep}: {args.data} has no val samples of its first {keep} classes")
     log.info("data %s: %d train, %d val, %d test, %d classes, features %s",
              data.root, len(train_idx), len(val_idx), len(test_idx), len(data.labels), data.features.shape[1:])  # fmt: skip
 
@@ -364,9 +366,9 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
         provenance["landmark_extraction_fps"] = data.config["extraction_fps"]
     # What the data set records about itself and a user of the weights should know (split, licence, ...)
     provenance.update({k: data.config[k] for k in DATA_PROVENANCE if k in data.config})
-
     if keep < len(data.labels):
         provenance["trained_classes"] = len(data.labels)
+
     state, best_state = common.resume_training(args, runtime, model=model, optimizer=optimizer, scheduler=scheduler,
                                                scaler=scaler, last_name=LAST_NAME, best_name=BEST_NAME)  # fmt: skip
     config = common.resolved_config(args, runtime, num_classes=keep, trained_classes=len(data.labels),
