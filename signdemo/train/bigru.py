@@ -344,9 +344,9 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
     keep = args.keep_classes or len(data.labels)
     if not 0 < keep <= len(data.labels):
         raise SystemExit(f"--keep-classes {args.keep_classes}: {args.data} has {len(data.labels)} classes")
-    labels = data.labels[:keep]
+    labels, kept_only = data.labels[:keep], keep < len(data.labels)
     dataset_desc = f"{data.config.get('source', data.root.name)} ({len(data.labels)} classes)"
-    if keep < len(data.labels):  # judged and shipped on the kept classes only
+    if kept_only:  # judged and shipped on the kept classes only
         val_idx, test_idx = val_idx[targets[val_idx] < keep], test_idx[targets[test_idx] < keep]
         dataset_desc += f", the model of its first {keep} classes"
         if len(val_idx) == 0:
@@ -366,7 +366,7 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
         provenance["landmark_extraction_fps"] = data.config["extraction_fps"]
     # What the data set records about itself and a user of the weights should know (split, licence, ...)
     provenance.update({k: data.config[k] for k in DATA_PROVENANCE if k in data.config})
-    if keep < len(data.labels):
+    if kept_only:
         provenance["trained_classes"] = len(data.labels)
 
     state, best_state = common.resume_training(args, runtime, model=model, optimizer=optimizer, scheduler=scheduler,
@@ -398,9 +398,9 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
     if not result.finished:
         return {"state": result.state, "finished": False}
     split_idx = {"test": test_idx, "val": val_idx}
-    if keep < len(data.labels):  # the best weights as shipped (a resumed run reads them back so)
+    if kept_only:  # the best weights as shipped (a resumed run reads them back so), in a model of that head
         result.best_state = head_rows(result.best_state, keep)
-        model = head_subset(common.unwrap(model), keep)
+        model = BiGRUAttention(BiGRUAttentionConfig.from_dict(model_args))
     metrics = common.finish(
         args, runtime, result, model=model, has_test=len(test_idx) > 0, labels=labels, architecture=BIGRU,
         evaluate=lambda split: evaluate(model, data, split_idx[split], criterion, runtime, args.eval_batch_size, keep),
