@@ -283,3 +283,49 @@ def test_keep_classes_ships_the_first_classes_judged_on_their_clips_only(data: P
     )
     with pytest.raises(SystemExit, match="--keep-classes 4"):
         _train(data, tmp_path / "too-many", "--epochs", "1", "--keep-classes", "4")
+
+
+def _val_scores(data: Path, state_dict: dict, config: dict) -> dict:
+    """Validation loss and top-1 of these weights, as the trainer computes them."""
+    model = bigru.BiGRUAttention(bigru.BiGRUAttentionConfig.from_dict(config))
+    model.load_state_dict(state_dict)
+    prepared = PreparedDataset.load(data)
+    runtime = bigru.common.setup_runtime("cpu", "off")
+    criterion = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    return bigru.evaluate(model, prepared, prepared.indices("val"), criterion, runtime)
+
+
+def test_ema_validates_keeps_and_ships_the_weight_average_and_resumes_it(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ema"
+    assert _train(data, out, "--epochs", "3", "--patience", "0", "--ema", "0.9")["finished"]
+    history = _history(out)
+    last = read_checkpoint(out / "checkpoints" / "last_bigru_attention_model.pt")
+    average = {k[len("module."):]: v for k, v in last[bigru.EMA_KEY].items() if k.startswith("module.")}
+    assert set(average) == set(last["model_state_dict"])
+    assert int(last[bigru.EMA_KEY]["n_averaged"]) > 1
+    assert any(not torch.equal(average[k], last["model_state_dict"][k]) for k in average)
+    # the last epoch's validation scored the average, not the raw weights
+    val = _val_scores(data, average, last["config"])
+    assert val["loss"] == pytest.approx(float(history[-1]["val_loss"]), abs=1e-5)
+    raw = _val_scores(data, last["model_state_dict"], last["config"])
+    assert raw["loss"] != pytest.approx(val["loss"], abs=1e-5)
+    # the shipped weights are the average of the best epoch (the scores of its validation)
+    bundle = load_bundle(out)
+    best = read_reports(bundle.reports_dir).metrics["best_epoch"]
+    shipped = _val_scores(data, bundle.model.state_dict(), bundle.model_args)
+    assert shipped["loss"] == pytest.approx(float(history[best - 1]["val_loss"]), abs=1e-5)
+    assert json.loads((out / "training_config.json").read_text())["ema"] == 0.9
+
+    part = tmp_path / "ema-part"  # the average resumes with the rest of the state
+    _train(data, part, "--epochs", "3", "--patience", "0", "--ema", "0.9", "--stop-after-epochs", "2")
+    assert _train(data, part, "--epochs", "3", "--patience", "0", "--ema", "0.9", "--resume")["finished"]
+    assert _history(part) == history
+    resumed = read_checkpoint(part / "checkpoints" / "last_bigru_attention_model.pt")[bigru.EMA_KEY]
+    assert all(torch.equal(resumed[k], last[bigru.EMA_KEY][k]) for k in resumed)
+
+    plain = tmp_path / "plain"  # a run without an average cannot be resumed as one
+    _train(data, plain, "--epochs", "2", "--stop-after-epochs", "1")
+    with pytest.raises(SystemExit, match="ema_state_dict"):
+        _train(data, plain, "--epochs", "2", "--ema", "0.9", "--resume")
+    with pytest.raises(SystemExit):
+        bigru.get_args_parser().parse_args([str(data), "--out", str(tmp_path / "x"), "--ema", "1"])

@@ -4,7 +4,8 @@ Train the BiGRU-attention model on a prepared keypoint data set (`python -m sign
 or `python -m signdemo.train.gislr`), with the published ASL Citizen recipe as defaults: AdamW lr 3e-4,
 weight decay 1e-4, cosine annealing over the epochs, batch 32 (per process), at most 60 epochs, early
 stopping after 10 epochs without a better validation top-1, dropout 0.35, label smoothing 0.10,
-gradient clipping at norm 1.0, mixed precision on GPU. Augmentation is off unless asked for.
+gradient clipping at norm 1.0, mixed precision on GPU. Augmentation and weight averaging (`--ema`)
+are off unless asked for.
 
     python -m signdemo.train.bigru data/gislr_kp --out weights/gislr-bigru --epochs 30
     torchrun --nproc_per_node=2 -m signdemo.train.bigru data/kp --out weights/kp-bigru   # DDP (gloo on CPU)
@@ -13,6 +14,7 @@ gradient clipping at norm 1.0, mixed precision on GPU. Augmentation is off unles
 
 Writes the bundle the app loads unchanged (`signdemo.weights.load_bundle(OUT)`):
     checkpoints/best_bigru_attention_model.pt     {"model_state_dict", "config"} at the best val top-1
+                                                  (--ema: the averaged weights, which are what is validated)
     checkpoints/best_bigru_attention_encoder.pt   the same without the classifier (clip -> 512-d embedding)
     checkpoints/last_bigru_attention_model.pt     + optimizer, scheduler, scaler, epoch, RNG (--resume)
     metadata/label_to_id.json, metadata/id_to_label.json, training_config.json
@@ -30,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import Dataset
 
 from signdemo import schema
@@ -44,6 +47,8 @@ log = logging.getLogger(__name__)
 BEST_NAME = f"best_{BIGRU}_model.pt"
 ENCODER_NAME = f"best_{BIGRU}_encoder.pt"
 LAST_NAME = f"last_{BIGRU}_model.pt"
+#: Key of the `--ema` weight average (with its update count) in the `last` checkpoint.
+EMA_KEY = "ema_state_dict"
 #: Keys of a prepared data set's config copied into the provenance of the weights trained on it.
 DATA_PROVENANCE = ("split", "hand_rule", "hand_rule_meaning", "licence", "landmark_model")
 
@@ -191,8 +196,10 @@ class KeypointDataset(Dataset):
 # One epoch, evaluation
 
 
-def train_one_epoch(model, loader, optimizer, criterion, scaler, runtime: common.Runtime, clip_grad: float) -> dict:
-    """One pass over this rank's share of the training set; metrics summed over all ranks."""
+def train_one_epoch(model, loader, optimizer, criterion, scaler, runtime: common.Runtime, clip_grad: float,
+                    ema: AveragedModel | None = None) -> dict:  # fmt: skip
+    """One pass over this rank's share of the training set; metrics summed over all ranks. `ema`, if
+    given, takes the weights in after every optimizer step."""
     model.train()
     loss_sum = correct = count = 0.0
     for x, y, _ in loader:
@@ -207,6 +214,8 @@ def train_one_epoch(model, loader, optimizer, criterion, scaler, runtime: common
             nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
         scaler.step(optimizer)
         scaler.update()
+        if ema is not None:
+            ema.update_parameters(common.unwrap(model))
         loss_sum += loss.item() * len(y)
         correct += (logits.argmax(1) == y).sum().item()
         count += len(y)
@@ -256,6 +265,13 @@ def _augment_arg(spec: str) -> str:
     return spec
 
 
+def _ema_arg(text: str) -> float:
+    decay = float(text)
+    if not 0 <= decay < 1:
+        raise argparse.ArgumentTypeError(f"--ema takes a decay in [0, 1) (0 = off), got {text}")
+    return decay
+
+
 def get_args_parser() -> argparse.ArgumentParser:
     parser = script_parser("python -m signdemo.train.bigru", __doc__)
     parser.add_argument("data", type=Path, help="prepared keypoint folder (features.npy, manifest.csv, labels.json)")
@@ -268,6 +284,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--label-smoothing", type=float, default=0.10)
     g.add_argument("--clip-grad", type=float, default=1.0, help="max gradient norm (0 = off)")
     g.add_argument("--patience", type=int, default=10, help="early stopping on val top-1 (0 = off)")
+    g.add_argument("--ema", type=_ema_arg, default=0.0, metavar="DECAY",
+                   help="keep an exponential moving average of the weights, updated after every optimizer step "
+                   "with this decay (e.g. 0.995: about the last 200 steps), and validate, keep and ship the "
+                   "average instead of the raw weights (0 = off)")  # fmt: skip
     g.add_argument("--augment", type=_augment_arg, default="none",
                    help="'none' or any of time, handdrop, affine, rotate, mirror joined by '+' (e.g. "
                    "time+affine+mirror). time: trimmed up to 15%% at each end, speed warped; handdrop: a hand "
@@ -357,6 +377,10 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
     model, train_args = build_model(args, len(data.labels), int(data.features.shape[2]))
     model_args = {**train_args, "num_classes": keep}  # the shipped model's
     model = runtime.wrap(model)
+    # --ema: the weight average is what is validated, kept and shipped; it resumes from the last checkpoint
+    ema = AveragedModel(common.unwrap(model), multi_avg_fn=get_ema_multi_avg_fn(args.ema)) if args.ema else None
+    kept_model = ema.module if ema is not None else common.unwrap(model)
+    extra_modules = {EMA_KEY: ema} if ema is not None else None
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
     scaler = runtime.grad_scaler()
@@ -370,7 +394,8 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
         provenance["trained_classes"] = len(data.labels)
 
     state, best_state = common.resume_training(args, runtime, model=model, optimizer=optimizer, scheduler=scheduler,
-                                               scaler=scaler, last_name=LAST_NAME, best_name=BEST_NAME)  # fmt: skip
+                                               scaler=scaler, last_name=LAST_NAME, best_name=BEST_NAME,
+                                               extra_modules=extra_modules)  # fmt: skip
     config = common.resolved_config(args, runtime, num_classes=keep, trained_classes=len(data.labels),
                                     feature_config=data.feature_config, model_args=model_args,
                                     counts={"train": len(train_idx), "val": len(val_idx), "test": len(test_idx)})  # fmt: skip
@@ -383,17 +408,17 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
 
     def train_epoch(epoch: int) -> dict:
         set_epoch(epoch)
-        return train_one_epoch(model, loader, optimizer, criterion, scaler, runtime, args.clip_grad)
+        return train_one_epoch(model, loader, optimizer, criterion, scaler, runtime, args.clip_grad, ema)
 
     def save_best(state: common.TrainState) -> None:
-        _save_best(args, common.unwrap(model), model_args, labels, data, provenance,
+        _save_best(args, kept_model, model_args, labels, data, provenance,
                    {"training": {"best_epoch": state.best_epoch, "best_val_top1": state.best_top1}})  # fmt: skip
 
     result = common.fit(
         args, runtime, model=model, model_args=train_args, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
         state=state, best_state=best_state, train_epoch=train_epoch, save_best=save_best,
-        validate=lambda: evaluate(model, data, val_idx, criterion, runtime, args.eval_batch_size, keep),
-        last_path=args.out / "checkpoints" / LAST_NAME,
+        validate=lambda: evaluate(kept_model, data, val_idx, criterion, runtime, args.eval_batch_size, keep),
+        last_path=args.out / "checkpoints" / LAST_NAME, kept=kept_model, extra_modules=extra_modules,
     )  # fmt: skip
     if not result.finished:
         return {"state": result.state, "finished": False}

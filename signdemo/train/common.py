@@ -286,9 +286,12 @@ def save_last(
     scaler: torch.amp.GradScaler,
     state: TrainState,
     rng_states: list[dict],
+    extra_modules: dict[str, nn.Module] | None = None,
 ) -> Path:
     """The resume checkpoint: the published `{"model_state_dict", "config"}` keys (so the engine's
-    loader reads it too) plus optimizer, scheduler, scaler, epoch, progress and every rank's RNG."""
+    loader reads it too) plus optimizer, scheduler, scaler, epoch, progress, every rank's RNG and the
+    state dict of each of `extra_modules` under its key (e.g. the weight average of `--ema`)."""
+    extra = {key: module.state_dict() for key, module in (extra_modules or {}).items()}
     return save_atomic(
         {
             "model_state_dict": unwrap(model).state_dict(),
@@ -299,6 +302,7 @@ def save_last(
             "epoch": state.epoch,
             "train_state": state.to_dict(),
             "rng_states": rng_states,
+            **extra,
         },
         path,
     )
@@ -312,11 +316,16 @@ def load_last(
     scheduler: Any,
     scaler: torch.amp.GradScaler,
     runtime: Runtime,
+    extra_modules: dict[str, nn.Module] | None = None,
 ) -> TrainState:
     """Restore everything `save_last` wrote (read with weights_only=True); returns the progress."""
     ckpt = read_checkpoint(path)
     state_dict, _ = split_checkpoint(ckpt)
     load_state_dict_strict(unwrap(model), state_dict, what=str(path))
+    for key, module in (extra_modules or {}).items():
+        if key not in ckpt:
+            raise SystemExit(f"--resume: {path} has no {key!r} (was it written by a run with the same options?)")
+        load_state_dict_strict(module, ckpt[key], what=f"{path} ({key})")
     optimizer.load_state_dict(ckpt["optimizer_state_dict"])
     scheduler.load_state_dict(ckpt["scheduler_state_dict"])
     scaler.load_state_dict(ckpt["scaler_state_dict"])
@@ -342,12 +351,14 @@ def resume_training(
     scaler: torch.amp.GradScaler,
     last_name: str,
     best_name: str,
+    extra_modules: dict[str, nn.Module] | None = None,
 ) -> tuple[TrainState, dict | None]:
     """A fresh state, or (with --resume) the state of the `last` checkpoint and the best weights so far."""
     path = resume_path(args, last_name)
     if path is None:
         return TrainState(), None
-    state = load_last(path, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, runtime=runtime)
+    state = load_last(path, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, runtime=runtime,
+                      extra_modules=extra_modules)  # fmt: skip
     best = args.out / "checkpoints" / best_name
     best_state = split_checkpoint(read_checkpoint(best))[0] if best.is_file() else None
     return state, best_state
@@ -376,11 +387,17 @@ def fit(
     validate: Callable[[], dict],
     save_best: Callable[[TrainState], None],
     last_path: Path,
+    kept: nn.Module | None = None,
+    extra_modules: dict[str, nn.Module] | None = None,
 ) -> FitResult:
     """The epoch loop both trainers share: train, validate, step the per-epoch scheduler, keep the
     best weights (`save_best` on rank 0 when val top-1 improves), write the history and the `last`
     checkpoint every epoch, stop early after `args.patience` epochs without improvement or after
-    `args.stop_after_epochs` epochs of this invocation."""
+    `args.stop_after_epochs` epochs of this invocation.
+
+    `kept`: the module whose weights `validate` scores and the best state copies (default: `model`;
+    `--ema`: the weight average); `extra_modules` go into the `last` checkpoint (`save_last`)."""
+    kept = unwrap(model) if kept is None else kept
     epochs_this_run = 0
     stopped_early = state.bad_epochs >= args.patience > 0
     while state.epoch < args.epochs and not stopped_early:
@@ -398,14 +415,14 @@ def fit(
         log.info("epoch %d/%d: train loss %.4f top-1 %.4f | val loss %.4f top-1 %.4f%s | %.1f s", epoch, args.epochs,
                  train["loss"], train["top1"], val["loss"], val["top1"], " (best)" if improved else "", row["time_s"])  # fmt: skip
         if improved:
-            best_state = {k: v.detach().cpu().clone() for k, v in unwrap(model).state_dict().items()}
+            best_state = {k: v.detach().cpu().clone() for k, v in kept.state_dict().items()}
         rng = runtime.all_gather(rng_state())
         if runtime.is_main:
             if improved:
                 save_best(state)
             write_history(args.out / "reports", state.history)
             save_last(last_path, model=model, model_args=model_args, optimizer=optimizer, scheduler=scheduler,
-                      scaler=scaler, state=state, rng_states=rng)  # fmt: skip
+                      scaler=scaler, state=state, rng_states=rng, extra_modules=extra_modules)  # fmt: skip
         runtime.barrier()
         epochs_this_run += 1
         if args.stop_after_epochs and epochs_this_run >= args.stop_after_epochs and state.epoch < args.epochs:
