@@ -379,7 +379,7 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
     model = runtime.wrap(model)
     # --ema: the weight average is what is validated, kept and shipped; it resumes from the last checkpoint
     ema = AveragedModel(common.unwrap(model), multi_avg_fn=get_ema_multi_avg_fn(args.ema)) if args.ema else None
-    kept_model = ema.module if ema is not None else common.unwrap(model)
+    validated_model = ema.module if ema is not None else common.unwrap(model)
     extra_modules = {EMA_KEY: ema} if ema is not None else None
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
@@ -411,14 +411,14 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
         return train_one_epoch(model, loader, optimizer, criterion, scaler, runtime, args.clip_grad, ema)
 
     def save_best(state: common.TrainState) -> None:
-        _save_best(args, kept_model, model_args, labels, data, provenance,
+        _save_best(args, validated_model, model_args, labels, data, provenance,
                    {"training": {"best_epoch": state.best_epoch, "best_val_top1": state.best_top1}})  # fmt: skip
 
     result = common.fit(
         args, runtime, model=model, model_args=train_args, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
         state=state, best_state=best_state, train_epoch=train_epoch, save_best=save_best,
-        validate=lambda: evaluate(kept_model, data, val_idx, criterion, runtime, args.eval_batch_size, keep),
-        last_path=args.out / "checkpoints" / LAST_NAME, kept=kept_model, extra_modules=extra_modules,
+        validate=lambda: evaluate(validated_model, data, val_idx, criterion, runtime, args.eval_batch_size, keep),
+        last_path=args.out / "checkpoints" / LAST_NAME, validated=validated_model, extra_modules=extra_modules,
     )  # fmt: skip
     if not result.finished:
         return {"state": result.state, "finished": False}

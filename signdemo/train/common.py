@@ -387,7 +387,7 @@ def fit(
     validate: Callable[[], dict],
     save_best: Callable[[TrainState], None],
     last_path: Path,
-    kept: nn.Module | None = None,
+    validated: nn.Module | None = None,
     extra_modules: dict[str, nn.Module] | None = None,
 ) -> FitResult:
     """The epoch loop both trainers share: train, validate, step the per-epoch scheduler, keep the
@@ -395,9 +395,9 @@ def fit(
     checkpoint every epoch, stop early after `args.patience` epochs without improvement or after
     `args.stop_after_epochs` epochs of this invocation.
 
-    `kept`: the module whose weights `validate` scores and the best state copies (default: `model`;
+    `validated`: the module whose weights `validate` scores and the best state copies (default: `model`;
     `--ema`: the weight average); `extra_modules` go into the `last` checkpoint (`save_last`)."""
-    kept = unwrap(model) if kept is None else kept
+    validated = unwrap(model) if validated is None else validated
     epochs_this_run = 0
     stopped_early = state.bad_epochs >= args.patience > 0
     while state.epoch < args.epochs and not stopped_early:
@@ -415,7 +415,7 @@ def fit(
         log.info("epoch %d/%d: train loss %.4f top-1 %.4f | val loss %.4f top-1 %.4f%s | %.1f s", epoch, args.epochs,
                  train["loss"], train["top1"], val["loss"], val["top1"], " (best)" if improved else "", row["time_s"])  # fmt: skip
         if improved:
-            best_state = {k: v.detach().cpu().clone() for k, v in kept.state_dict().items()}
+            best_state = {k: v.detach().cpu().clone() for k, v in validated.state_dict().items()}
         rng = runtime.all_gather(rng_state())
         if runtime.is_main:
             if improved:
