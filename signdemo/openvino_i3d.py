@@ -57,6 +57,20 @@ CONVERSION_FORMAT = 1
 _TRACE_FRAMES = 16
 #: Idle infer requests kept for reuse (more are created while more calls overlap).
 _IDLE_REQUESTS = 2
+_first_data_lock = threading.Lock()
+_first_data_read = False
+
+
+def _read_tensor_data_once(ov) -> None:
+    """Read an `ov.Tensor`'s `.data` once per process before any request can. The binding builds a
+    static table on the first read, and its initialiser takes the GIL back: two threads making that
+    first read at once deadlock (one holds the GIL waiting on the static's guard). Seen in a test run:
+    the app's background warm-up and the first visitor's request, both past `infer`, hung for good."""
+    global _first_data_read
+    with _first_data_lock:
+        if not _first_data_read:
+            _ = ov.Tensor(np.zeros(1, np.float32)).data
+            _first_data_read = True
 
 
 def openvino_available() -> bool:
@@ -245,6 +259,7 @@ class OpenVINOI3D:
             if threads:
                 config["INFERENCE_NUM_THREADS"] = int(threads)
             compiled = core.compile_model(core.read_model(ir_path), "CPU", config)
+            _read_tensor_data_once(self._ov)  # before any caller can read an output (see there)
             entry = self._sizes[(*size, threads)] = _Compiled(compiled, ir_path, converted, time.perf_counter() - t0)
             log.info("OpenVINO I3D for %dx%d clips %s in %.1f s (%s)", *size,
                      "converted" if converted else "read from the cache", entry.load_s, ir_path.parent)  # fmt: skip

@@ -144,3 +144,36 @@ def test_failed_conversion_falls_back_to_pytorch_under_auto(monkeypatch):
     assert runner.backend == "torch" and "float32" in runner.description
     with pytest.raises(RuntimeError, match="conversion failed"):
         I3DRunner(model, RuntimeOptions(i3d_backend="openvino"))
+
+
+FIRST_CALLS = """
+import sys, threading, torch
+from signdemo.models.i3d import InceptionI3d
+from signdemo.openvino_i3d import OpenVINOI3D
+torch.manual_seed(0)
+runner = OpenVINOI3D(InceptionI3d(num_classes=5).eval(), cache_dir=sys.argv[1])
+start = threading.Barrier(4)
+def work(i):
+    start.wait()
+    runner(torch.rand(1, 3, 9 + 2 * i, 64, 64))
+threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(4)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join(240)
+sys.exit(sum(t.is_alive() for t in threads))
+"""
+
+
+def test_concurrent_first_calls_in_a_fresh_process_all_return(tmp_path):
+    """The first calls of a process, made at once (the app's warm-up and the first request): none hangs
+    on the binding's first read of an output tensor (`_read_tensor_data_once`)."""
+    import subprocess
+    import sys
+
+    from _paths import REPO
+
+    for _ in range(3):  # a fresh process each time: the race is on the process's first reads
+        done = subprocess.run([sys.executable, "-c", FIRST_CALLS, str(tmp_path / "cache")], cwd=REPO, timeout=300,
+                              capture_output=True, text=True)  # fmt: skip
+        assert done.returncode == 0, f"{done.returncode} call(s) still running:\n{done.stderr[-2000:]}"
