@@ -285,6 +285,28 @@ def test_keep_classes_ships_the_first_classes_judged_on_their_clips_only(data: P
         _train(data, tmp_path / "too-many", "--epochs", "1", "--keep-classes", "4")
 
 
+def test_train_on_dropped_splits_adds_the_dropped_classes_val_and_test_clips_to_training(
+    data: Path, tmp_path: Path
+) -> None:
+    prepared = PreparedDataset.load(data)
+    targets = prepared.targets
+    val_idx, test_idx = prepared.indices("val"), prepared.indices("test")
+    dropped = [i for i in (*val_idx, *test_idx) if targets[i] >= 2]
+    assert dropped
+    plain, more = tmp_path / "plain", tmp_path / "more"
+    _train(data, plain, "--epochs", "1", "--keep-classes", "2")
+    _train(data, more, "--epochs", "1", "--keep-classes", "2", "--train-on-dropped-splits")
+    counts = {p: json.loads((p / "training_config.json").read_text())["counts"] for p in (plain, more)}
+    assert counts[more]["train"] == counts[plain]["train"] + len(dropped) == len(prepared.indices("train")) + len(dropped)
+    # judged on the same kept classes' clips: the same val and test counts
+    assert counts[more]["val"] == counts[plain]["val"] and counts[more]["test"] == counts[plain]["test"]
+    assert read_reports(load_bundle(more).reports_dir).metrics["test_total"] == int((targets[test_idx] < 2).sum())
+    assert "other classes' val and test clips" in load_bundle(more).provenance["dataset"]
+    assert _history(more)[0]["train_loss"] != _history(plain)[0]["train_loss"]  # it trained on more clips
+    with pytest.raises(SystemExit, match="--train-on-dropped-splits needs --keep-classes"):
+        _train(data, tmp_path / "no-keep", "--epochs", "1", "--train-on-dropped-splits")
+
+
 def _val_scores(data: Path, state_dict: dict, config: dict) -> dict:
     """Validation loss and top-1 of these weights, as the trainer computes them."""
     model = bigru.BiGRUAttention(bigru.BiGRUAttentionConfig.from_dict(config))

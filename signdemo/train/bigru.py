@@ -307,6 +307,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                    "WLASL100 out of WLASL300: the other classes' clips serve only as more training data): "
                    "validation, early stopping and test use the clips of those N classes, scored over them "
                    "alone, and the shipped head keeps their N rows (0 = every class)")  # fmt: skip
+    g.add_argument("--train-on-dropped-splits", action="store_true",
+                   help="with --keep-classes: the val and test clips of the classes not kept are training data "
+                   "too (they judge nothing: validation and test are the kept classes' clips)")  # fmt: skip
     return parser
 
 
@@ -371,6 +374,12 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
         dataset_desc += f", the model of its first {keep} classes"
         if len(val_idx) == 0:
             raise SystemExit(f"--keep-classes {keep}: {args.data} has no val samples of its first {keep} classes")
+        if args.train_on_dropped_splits:  # the dropped classes' val and test clips judge nothing: train on them
+            dropped = np.concatenate([data.indices(s) for s in ("val", "test")])
+            train_idx = np.sort(np.concatenate([train_idx, dropped[targets[dropped] >= keep]]))
+            dataset_desc += ", trained on the other classes' val and test clips too"
+    elif args.train_on_dropped_splits:
+        raise SystemExit("--train-on-dropped-splits needs --keep-classes N below the data set's class count")
     log.info("data %s: %d train, %d val, %d test, %d classes, features %s",
              data.root, len(train_idx), len(val_idx), len(test_idx), len(data.labels), data.features.shape[1:])  # fmt: skip
 
