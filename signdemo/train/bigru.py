@@ -370,14 +370,14 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
     labels, kept_only = data.labels[:keep], keep < len(data.labels)
     dataset_desc = f"{data.config.get('source', data.root.name)} ({len(data.labels)} classes)"
     if kept_only:  # judged and shipped on the kept classes only
-        val_idx, test_idx = val_idx[targets[val_idx] < keep], test_idx[targets[test_idx] < keep]
         dataset_desc += f", the model of its first {keep} classes"
+        if args.train_on_dropped_splits:  # the dropped classes' val and test clips judge nothing: train on them
+            held_out = np.concatenate([val_idx, test_idx])
+            train_idx = np.sort(np.concatenate([train_idx, held_out[targets[held_out] >= keep]]))
+            dataset_desc += ", trained on the other classes' val and test clips too"
+        val_idx, test_idx = val_idx[targets[val_idx] < keep], test_idx[targets[test_idx] < keep]
         if len(val_idx) == 0:
             raise SystemExit(f"--keep-classes {keep}: {args.data} has no val samples of its first {keep} classes")
-        if args.train_on_dropped_splits:  # the dropped classes' val and test clips judge nothing: train on them
-            dropped = np.concatenate([data.indices(s) for s in ("val", "test")])
-            train_idx = np.sort(np.concatenate([train_idx, dropped[targets[dropped] >= keep]]))
-            dataset_desc += ", trained on the other classes' val and test clips too"
     elif args.train_on_dropped_splits:
         raise SystemExit("--train-on-dropped-splits needs --keep-classes N below the data set's class count")
     log.info("data %s: %d train, %d val, %d test, %d classes, features %s",
