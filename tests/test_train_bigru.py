@@ -351,3 +351,28 @@ def test_ema_validates_keeps_and_ships_the_weight_average_and_resumes_it(data: P
         _train(data, plain, "--epochs", "2", "--ema", "0.9", "--resume")
     with pytest.raises(SystemExit):
         bigru.get_args_parser().parse_args([str(data), "--out", str(tmp_path / "x"), "--ema", "1"])
+
+
+def test_mixup_blends_pairs_of_clips_with_the_own_class_dominant() -> None:
+    x = torch.arange(4 * 3 * 2, dtype=torch.float32).reshape(4, 3, 2)
+    y = torch.tensor([0, 1, 2, 3])
+    mixed, own, partner_y, lam = bigru.mix_batch(x, y, 0.4, np.random.default_rng(0))
+    assert 0.5 <= lam <= 1.0 and torch.equal(own, y)
+    # each mixed clip is lam of its own and 1 - lam of the clip whose class is its partner class
+    partner = partner_y.numpy()  # classes are the row numbers here
+    assert torch.allclose(mixed, lam * x + (1 - lam) * x[partner])
+    # the same generator state gives the same mix
+    again = bigru.mix_batch(x, y, 0.4, np.random.default_rng(0))
+    assert torch.equal(again[0], mixed) and again[3] == lam
+
+
+def test_mixup_changes_training_reproducibly_and_is_refused_below_zero(data: Path, tmp_path: Path) -> None:
+    _train(data, tmp_path / "plain", "--epochs", "1")
+    _train(data, tmp_path / "mix", "--epochs", "1", "--mixup", "0.4")
+    _train(data, tmp_path / "mix2", "--epochs", "1", "--mixup", "0.4")
+    plain, mix, mix2 = (_history(tmp_path / n)[0] for n in ("plain", "mix", "mix2"))
+    assert mix["train_loss"] != plain["train_loss"]
+    assert mix["train_loss"] == mix2["train_loss"] and mix["val_loss"] == mix2["val_loss"]
+    assert json.loads((tmp_path / "mix" / "training_config.json").read_text())["mixup"] == 0.4
+    with pytest.raises(SystemExit):
+        bigru.get_args_parser().parse_args([str(data), "--out", str(tmp_path / "x"), "--mixup", "-1"])

@@ -4,8 +4,8 @@ Train the BiGRU-attention model on a prepared keypoint data set (`python -m sign
 or `python -m signdemo.train.gislr`), with the published ASL Citizen recipe as defaults: AdamW lr 3e-4,
 weight decay 1e-4, cosine annealing over the epochs, batch 32 (per process), at most 60 epochs, early
 stopping after 10 epochs without a better validation top-1, dropout 0.35, label smoothing 0.10,
-gradient clipping at norm 1.0, mixed precision on GPU. Augmentation and weight averaging (`--ema`)
-are off unless asked for.
+gradient clipping at norm 1.0, mixed precision on GPU. Augmentation, weight averaging (`--ema`) and
+mixup (`--mixup`) are off unless asked for.
 
     python -m signdemo.train.bigru data/gislr_kp --out weights/gislr-bigru --epochs 30
     torchrun --nproc_per_node=2 -m signdemo.train.bigru data/kp --out weights/kp-bigru   # DDP (gloo on CPU)
@@ -196,17 +196,36 @@ class KeypointDataset(Dataset):
 # One epoch, evaluation
 
 
+def mix_batch(x: torch.Tensor, y: torch.Tensor, alpha: float, rng: np.random.Generator):
+    """Mixup of one batch: each clip blended with another of the batch (a random pairing) by one
+    weight lam ~ Beta(alpha, alpha), kept >= 0.5 so the clip's own class dominates.
+
+    Returns (mixed x, y, the partners' y, lam). Positions and velocities blend alike, so the mixed
+    velocities are still the differences of the mixed positions."""
+    lam = float(rng.beta(alpha, alpha))
+    lam = max(lam, 1.0 - lam)
+    partner = torch.from_numpy(rng.permutation(len(x))).to(x.device)
+    return lam * x + (1.0 - lam) * x[partner], y, y[partner], lam
+
+
 def train_one_epoch(model, loader, optimizer, criterion, scaler, runtime: common.Runtime, clip_grad: float,
-                    ema: AveragedModel | None = None) -> dict:  # fmt: skip
+                    ema: AveragedModel | None = None, mixup: float = 0.0, seed: int = 0, epoch: int = 0) -> dict:  # fmt: skip
     """One pass over this rank's share of the training set; metrics summed over all ranks. `ema`, if
-    given, takes the weights in after every optimizer step."""
+    given, takes the weights in after every optimizer step. `mixup` > 0: each batch mixed
+    (`mix_batch`, Beta(mixup, mixup)), the loss weighted between both clips' classes, the training
+    top-1 counted against the dominant clip's class; seeded by (seed, epoch, rank)."""
     model.train()
+    rng = np.random.default_rng([seed, epoch, runtime.rank])
     loss_sum = correct = count = 0.0
     for x, y, _ in loader:
         x, y = x.to(runtime.device, non_blocking=True), y.to(runtime.device, non_blocking=True)
+        if mixup > 0:
+            x, y, y_partner, lam = mix_batch(x, y, mixup, rng)
         with runtime.autocast():
             logits = model(x)  # (B, C)
         loss = criterion(logits.float(), y)
+        if mixup > 0:
+            loss = lam * loss + (1.0 - lam) * criterion(logits.float(), y_partner)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         if clip_grad > 0:
@@ -265,6 +284,13 @@ def _augment_arg(spec: str) -> str:
     return spec
 
 
+def _mixup_arg(text: str) -> float:
+    alpha = float(text)
+    if not alpha >= 0:
+        raise argparse.ArgumentTypeError(f"--mixup takes a Beta parameter >= 0 (0 = off), got {text}")
+    return alpha
+
+
 def _ema_arg(text: str) -> float:
     decay = float(text)
     if not 0 <= decay < 1:
@@ -288,6 +314,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="keep an exponential moving average of the weights, updated after every optimizer step "
                    "with this decay (e.g. 0.995: about the last 200 steps), and validate, keep and ship the "
                    "average instead of the raw weights (0 = off)")  # fmt: skip
+    g.add_argument("--mixup", type=_mixup_arg, default=0.0, metavar="ALPHA",
+                   help="mixup: each training batch's clips blended pairwise by lam ~ Beta(ALPHA, ALPHA) (kept >= "
+                   "0.5), the loss weighted between the two classes (0 = off; 0.2-0.4 usual)")  # fmt: skip
     g.add_argument("--augment", type=_augment_arg, default="none",
                    help="'none' or any of time, handdrop, affine, rotate, mirror joined by '+' (e.g. "
                    "time+affine+mirror). time: trimmed up to 15%% at each end, speed warped; handdrop: a hand "
@@ -417,7 +446,8 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
 
     def train_epoch(epoch: int) -> dict:
         set_epoch(epoch)
-        return train_one_epoch(model, loader, optimizer, criterion, scaler, runtime, args.clip_grad, ema)
+        return train_one_epoch(model, loader, optimizer, criterion, scaler, runtime, args.clip_grad, ema,
+                               mixup=args.mixup, seed=args.seed, epoch=epoch)  # fmt: skip
 
     def save_best(state: common.TrainState) -> None:
         _save_best(args, validated_model, model_args, labels, data, provenance,
