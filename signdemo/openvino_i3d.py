@@ -16,9 +16,11 @@ version and this module's conversion format; new weights, another crop or anothe
 new key, so a stale IR is never read. Entries are written to a temporary folder and renamed, so
 processes converting the same weights at once never see half an entry.
 
-Precision: float32 (`INFERENCE_PRECISION_HINT=f32`). OpenVINO's bfloat16 hint was slower than
-float32 on the AVX-512 machines measured (no AMX), and on AVX2-only CPUs there is no bfloat16 at all
-(see BENCHMARKS.md).
+Precision: float32 (`INFERENCE_PRECISION_HINT=f32`) unless `precision="bfloat16"` is asked for
+(`RuntimeOptions(openvino_precision=...)` or `SIGNDEMO_OPENVINO_PRECISION`), refused on a CPU whose
+OpenVINO plugin has no bfloat16 (it would run float32 under that name). bfloat16 is an opt-in, not
+the default: where it is faster (an AVX-512 bf16 CPU) its logits move by far more than the 1e-3 the
+float32 paths keep (see BENCHMARKS.md); `python -m signdemo.bench` measures both on your clips.
 
 Threads: one compiled model per runner; each call takes an idle infer request from a small pool (a
 new one when all are busy), so concurrent calls never share a request's buffers. OpenVINO runs the
@@ -80,6 +82,28 @@ def openvino_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+#: Precisions of the OpenVINO I3D and OpenVINO's names for them (`INFERENCE_PRECISION_HINT`).
+PRECISIONS = {"float32": "f32", "bfloat16": "bf16"}
+
+
+def cpu_has_bf16() -> bool:
+    """True when OpenVINO's CPU plugin runs bfloat16 on this CPU (its `OPTIMIZATION_CAPABILITIES`)."""
+    if not openvino_available():
+        return False
+    import openvino as ov
+
+    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def check_precision(precision: str) -> None:
+    """Raise ValueError unless `precision` is one of `PRECISIONS` and runs on this CPU as named."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"OpenVINO I3D precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+    if precision == "bfloat16" and not cpu_has_bf16():
+        raise ValueError("OpenVINO I3D precision bfloat16 asked for, but this CPU has no bfloat16 (OpenVINO "
+                         "would run float32 under that name): use float32")  # fmt: skip
 
 
 def _import_openvino():
@@ -218,15 +242,19 @@ class OpenVINOI3D:
     input_size: (height, width) of the clips it is prepared for at once (the bundle's crop); a clip
         of another size is converted (or read from the cache) on its first call.
     cache_dir: root of the IR cache (default `cache_root()`); each IR goes under `openvino/<key>/`.
+    precision: "float32" (default) or "bfloat16" (OpenVINO's inference precision; the IR and its cache
+        entry are the same, only the compiled model differs); bfloat16 is refused where the CPU has none.
     Attributes of the size prepared at once: `converted` (whether it was converted rather than read
     from the cache), `ir_path`, `load_s` (seconds to convert or read, and compile).
     """
 
     def __init__(self, model: InceptionI3d, *, input_size: tuple[int, int] = (224, 224),
-                 cache_dir: str | os.PathLike | None = None) -> None:  # fmt: skip
+                 cache_dir: str | os.PathLike | None = None, precision: str = "float32") -> None:  # fmt: skip
         if not isinstance(model, InceptionI3d):
             raise TypeError(f"the OpenVINO backend converts InceptionI3d models, got {type(model).__name__}")
+        check_precision(precision)
         self._ov = _import_openvino()
+        self.precision = precision
         self._model = model
         self.num_classes = model.num_classes
         self.cache_dir = Path(cache_dir or cache_root()) / "openvino"
@@ -236,6 +264,11 @@ class OpenVINOI3D:
         first = self._prepare((int(input_size[0]), int(input_size[1])), None)
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.converted, self.ir_path, self.load_s = first.converted, first.ir_path, first.load_s
+
+    @property
+    def inference_precision(self) -> str:
+        """The precision OpenVINO's compiled model reports it runs ("f32" or "bf16"), read back from it."""
+        return self._sizes[(*self.input_size, None)].compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
 
     def cache_key(self, size: tuple[int, int]) -> tuple[str, dict]:
         """(key, what it is made of) of the IR for clips of `size` (height, width)."""
@@ -255,7 +288,7 @@ class OpenVINOI3D:
             if converted:
                 self._convert(size, ir_path, meta)
             core = self._ov.Core()
-            config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+            config = {"INFERENCE_PRECISION_HINT": PRECISIONS[self.precision], "PERFORMANCE_HINT": "LATENCY"}
             if threads:
                 config["INFERENCE_NUM_THREADS"] = int(threads)
             compiled = core.compile_model(core.read_model(ir_path), "CPU", config)

@@ -7,7 +7,9 @@ Three paths for the I3D, so every speed-up can be checked against a plain one:
 - OpenVINO (`signdemo.openvino_i3d`): the network converted once per set of weights (cached on
   disk), float32, on OpenVINO's CPU runtime. In `python -m signdemo.bench` it is 2-3x the PyTorch
   reference with the same top-1 and logits within 1e-4, so it is what the app runs wherever the
-  `openvino` package is installed (`i3d_backend="auto"`); PyTorch is the fallback.
+  `openvino` package is installed (`i3d_backend="auto"`); PyTorch is the fallback. Its bfloat16
+  precision (`openvino_precision="bfloat16"`) is an opt-in: faster where the CPU has bfloat16, with
+  logits that move well beyond float32's.
 
 `RuntimeOptions` decides which path runs; `I3DRunner` runs it.
 """
@@ -137,6 +139,10 @@ class RuntimeOptions:
     #: I3D engine: "openvino", "torch", or "auto" (OpenVINO when installed, else PyTorch). The
     #: SIGNDEMO_I3D_BACKEND environment variable overrides "auto".
     i3d_backend: Backend = "auto"
+    #: OpenVINO's inference precision for the I3D: "float32", or "bfloat16" (faster on AVX-512 bf16
+    #: CPUs, but logits move well beyond the float32 paths' 1e-3; refused where the CPU has none).
+    #: None: $SIGNDEMO_OPENVINO_PRECISION, else "float32".
+    openvino_precision: str | None = None
     #: when a clip's landmarks run on one graph (a Hands model), start the I3D beside them on the
     #: cores the graph leaves (instead of after the keypoint answer)
     i3d_beside_landmarks: bool = True
@@ -147,6 +153,16 @@ class RuntimeOptions:
     def __post_init__(self) -> None:
         if self.i3d_backend not in ("auto", "openvino", "torch"):
             raise ValueError(f"i3d_backend must be 'auto', 'openvino' or 'torch', got {self.i3d_backend!r}")
+        if self.openvino_precision not in (None, "float32", "bfloat16"):
+            raise ValueError(f"openvino_precision must be 'float32' or 'bfloat16', got {self.openvino_precision!r}")
+
+    @property
+    def ov_precision(self) -> str:
+        """The OpenVINO I3D's precision in effect: the option, else $SIGNDEMO_OPENVINO_PRECISION, else float32."""
+        wanted = self.openvino_precision or os.environ.get("SIGNDEMO_OPENVINO_PRECISION") or "float32"
+        if wanted not in ("float32", "bfloat16"):
+            raise ValueError(f"SIGNDEMO_OPENVINO_PRECISION must be 'float32' or 'bfloat16', got {wanted!r}")
+        return wanted
 
     @property
     def use_bf16(self) -> bool:
@@ -208,10 +224,12 @@ class I3DRunner:
         self.model = model.eval()
         self.openvino = None
         if options.backend == "openvino" and isinstance(model, InceptionI3d):
-            from signdemo.openvino_i3d import OpenVINOI3D
+            from signdemo.openvino_i3d import OpenVINOI3D, check_precision
 
+            precision = options.ov_precision
+            check_precision(precision)  # bfloat16 asked for by name: refused, never a silent float32
             try:
-                self.openvino = OpenVINOI3D(self.model, input_size=input_size)
+                self.openvino = OpenVINOI3D(self.model, input_size=input_size, precision=precision)
                 return
             except Exception as exc:  # noqa: BLE001 - any conversion failure: PyTorch still answers
                 if options.i3d_backend == "openvino" or os.environ.get("SIGNDEMO_I3D_BACKEND") == "openvino":
@@ -236,7 +254,7 @@ class I3DRunner:
     def description(self) -> str:
         o = self.options
         if self.openvino is not None:
-            return "OpenVINO float32"
+            return f"OpenVINO {self.openvino.precision}"
         if not o.fast:
             return "float32 eager (reference)"
         parts = ["bfloat16 autocast" if o.use_bf16 else "float32"]

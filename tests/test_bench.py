@@ -9,6 +9,7 @@ import pytest
 from _paths import need_shared
 
 from signdemo import bench
+from signdemo.openvino_i3d import cpu_has_bf16
 
 CLIP = ("data", "wlasl_clips", "02712.mp4")  # 29 frames: the shortest clip
 
@@ -43,12 +44,19 @@ def test_fast_settings_and_baseline_report_every_stage_and_agree(capsys):
     assert check["top1_agreement"] == 1.0 and check["max_abs_logit_diff"] < 0.5
     # The three I3D paths on the same clip; the pipeline ran one of them, the fastest that agrees.
     paths = fast["i3d_paths"]
-    assert set(paths) == {"reference", "torch", "openvino"} and fast["i3d_app_path"] == "openvino"
+    # OpenVINO in bfloat16 is measured too where the CPU has it, but is not what the app runs
+    bf16 = {"openvino_bf16"} if cpu_has_bf16() else set()
+    assert set(paths) == {"reference", "torch", "openvino"} | bf16 and fast["i3d_app_path"] == "openvino"
     assert paths["reference"]["max_abs_logit_diff"] == 0 and paths["reference"]["speedup"] == 1.0
-    for name in ("torch", "openvino"):
-        assert paths[name]["top1_agreement"] == 1.0 and paths[name]["max_abs_logit_diff"] < 1e-3, name
+    for name in ("torch", "openvino"):  # the PyTorch fast path is bfloat16 autocast on a CPU that has it
+        assert paths[name]["top1_agreement"] == 1.0, name
+        assert paths[name]["max_abs_logit_diff"] < (0.5 if "bfloat16" in paths[name]["description"] else 1e-3), name
+    for name in paths:
         assert st[f"i3d_{name}"]["n"] == 1, name
-    assert fast["i3d_fastest_agreeing_path"] == min(("torch", "openvino"), key=lambda n: paths[n]["median_ms"])
+    if bf16:
+        assert paths["openvino_bf16"]["description"] == "OpenVINO bfloat16"
+    agreeing = [n for n, p in paths.items() if p["top1_agreement"] == 1.0 and p["max_abs_logit_diff"] <= 1e-3]
+    assert fast["i3d_fastest_agreeing_path"] == min(agreeing, key=lambda n: paths[n]["median_ms"])
     assert fast["live"]["n"] == 5 and fast["peak_rss_mb"] > 0
     # the app warms its models and graphs at launch, so the timed clips come after a warm-up; the baseline has none
     assert fast["warm_up_s"] > 0 and base["warm_up_s"] is None
