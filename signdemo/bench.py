@@ -406,7 +406,7 @@ def run(args) -> dict:
 
 #: The I3D paths every benchmark run compares (stage `i3d_<name>`).
 I3D_PATHS = ("reference", "torch", "openvino", "openvino_bf16")
-#: Largest logit difference from the float32 reference for a float32 path to count as agreeing.
+#: Largest logit difference from the float32 reference for a path to count as agreeing (every path alike).
 AGREEMENT_TOLERANCE = 1e-3
 
 
