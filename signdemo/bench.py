@@ -421,15 +421,19 @@ def _i3d_paths(rec, options: RuntimeOptions, input_size: tuple[int, int]) -> dic
         return load_bundle(rec.i3d.root or rec.i3d.source).model
 
     paths = {"reference": I3DRunner(copy(), RuntimeOptions.reference())}
+    available = {"torch": True, "openvino": openvino_available(), "openvino_bf16": openvino_available() and cpu_has_bf16()}
     own = _path_name(rec.i3d_runner)
-    for name in ("torch", "openvino", "openvino_bf16"):
+    for name, (backend, precision) in _PATH_OPTIONS.items():
         if name == own:
             paths[name] = rec.i3d_runner
-        elif name == "torch" or (openvino_available() and (name == "openvino" or cpu_has_bf16())):
-            variant = dataclasses.replace(options, i3d_backend=name.split("_")[0],
-                                          openvino_precision="bfloat16" if name == "openvino_bf16" else "float32")  # fmt: skip
+        elif available[name]:
+            variant = dataclasses.replace(options, i3d_backend=backend, openvino_precision=precision)
             paths[name] = I3DRunner(copy(), variant, input_size=input_size)
     return paths
+
+
+#: (i3d_backend, openvino_precision) of each path beside the reference.
+_PATH_OPTIONS = {"torch": ("torch", None), "openvino": ("openvino", "float32"), "openvino_bf16": ("openvino", "bfloat16")}
 
 
 def _path_name(runner: I3DRunner) -> str:

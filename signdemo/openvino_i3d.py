@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
 import json
 import logging
@@ -88,8 +89,10 @@ def openvino_available() -> bool:
 PRECISIONS = {"float32": "f32", "bfloat16": "bf16"}
 
 
+@functools.cache
 def cpu_has_bf16() -> bool:
-    """True when OpenVINO's CPU plugin runs bfloat16 on this CPU (its `OPTIMIZATION_CAPABILITIES`)."""
+    """True when OpenVINO's CPU plugin runs bfloat16 on this CPU (its `OPTIMIZATION_CAPABILITIES`; asked
+    once per process: every precision check would otherwise start an `ov.Core`)."""
     if not openvino_available():
         return False
     import openvino as ov

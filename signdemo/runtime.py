@@ -23,7 +23,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Iterator, Literal, get_args
 
 import numpy as np
 import torch
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 Precision = Literal["auto", "float32", "bfloat16"]
 Backend = Literal["auto", "openvino", "torch"]
+OpenVINOPrecision = Literal["float32", "bfloat16"]
 
 
 def cpu_supports_bf16() -> bool:
@@ -142,7 +143,7 @@ class RuntimeOptions:
     #: OpenVINO's inference precision for the I3D: "float32", or "bfloat16" (faster on AVX-512 bf16
     #: CPUs, but logits move well beyond the float32 paths' 1e-3; refused where the CPU has none).
     #: None: $SIGNDEMO_OPENVINO_PRECISION, else "float32".
-    openvino_precision: str | None = None
+    openvino_precision: OpenVINOPrecision | None = None
     #: when a clip's landmarks run on one graph (a Hands model), start the I3D beside them on the
     #: cores the graph leaves (instead of after the keypoint answer)
     i3d_beside_landmarks: bool = True
@@ -153,14 +154,14 @@ class RuntimeOptions:
     def __post_init__(self) -> None:
         if self.i3d_backend not in ("auto", "openvino", "torch"):
             raise ValueError(f"i3d_backend must be 'auto', 'openvino' or 'torch', got {self.i3d_backend!r}")
-        if self.openvino_precision not in (None, "float32", "bfloat16"):
+        if self.openvino_precision not in (None, *get_args(OpenVINOPrecision)):
             raise ValueError(f"openvino_precision must be 'float32' or 'bfloat16', got {self.openvino_precision!r}")
 
     @property
     def ov_precision(self) -> str:
         """The OpenVINO I3D's precision in effect: the option, else $SIGNDEMO_OPENVINO_PRECISION, else float32."""
         wanted = self.openvino_precision or os.environ.get("SIGNDEMO_OPENVINO_PRECISION") or "float32"
-        if wanted not in ("float32", "bfloat16"):
+        if wanted not in get_args(OpenVINOPrecision):
             raise ValueError(f"SIGNDEMO_OPENVINO_PRECISION must be 'float32' or 'bfloat16', got {wanted!r}")
         return wanted
 
