@@ -26,7 +26,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import cv2
 import numpy as np
@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "Landmarks", "HolisticExtractor", "HandsExtractor", "LANDMARK_MODELS", "new_extractor", "GraphPool",
-    "extract_landmarks", "LandmarkStream", "extract_clip_landmarks",
+    "extract_landmarks", "extract_landmarks_spliced", "LandmarkStream", "extract_clip_landmarks",
 ]  # fmt: skip
 
 #: The MediaPipe graphs a keypoint model's landmarks can come from (a bundle records its own as
@@ -54,14 +54,25 @@ LANDMARK_MODELS: dict[str, str] = {
              "(signdemo.hand_slots), as in the WLASL hand data",
 }  # fmt: skip
 DEFAULT_LANDMARK_MODEL = "holistic"
-#: Whether a clip's frames may be split between graphs (`runtime.extract_landmarks_parallel`; each
-#: part then starts its tracking afresh). Holistic: yes, the split stays close to one graph
-#: (`tests/test_inference.py`). Hands: no, one graph per clip as the WLASL hand data was made: on the
-#: 7 shared clips the data holds, the shipped hands-only model's input from one graph is 0.019 from
-#: the data's (relative distance, median over the clips), from two graphs 0.172; starting the
-#: second graph 12 frames early brought that to 0.019, but on 01422.mp4 the two graphs still find
-#: different hands on 23% of the rows (tracking keeps a hand that a fresh detection does not).
-SPLIT_BETWEEN_GRAPHS: dict[str, bool] = {"holistic": True, "hands": False}
+#: How a clip's frames may be split between graphs when `RuntimeOptions.landmark_workers` > 1.
+#: Holistic: "chunks" (`runtime.extract_landmarks_parallel`: contiguous parts, each starting its
+#: tracking afresh; close to one graph, `tests/test_inference.py`). Hands: "splice"
+#: (`extract_landmarks_spliced`: two graphs, spliced only where they track the same hands, else one
+#: graph's rows), since plain chunks do not give the WLASL hand data's rows (one graph per video): on
+#: the 7 shared clips the data holds, the shipped hands-only model's input from one graph is 0.019
+#: from the data's (relative distance, median over the clips), from two chunks 0.172, and even with
+#: the second chunk started 12 frames early 01422.mp4's two graphs find different hands on 23% of
+#: the rows (tracking keeps a hand that a fresh detection does not find).
+SPLIT_BETWEEN_GRAPHS: dict[str, str] = {"holistic": "chunks", "hands": "splice"}
+#: `extract_landmarks_spliced`'s rule in the app: agreement within 1e-3 (normalised image units) on
+#: 3 frames in a row. On the 34 shared WLASL clips (`python -m signdemo.bench --splice-check`) it
+#: gave the shipped hands-only model the same top-5 as one graph on all 34 (probabilities within
+#: 0.0022, rows within 0.0084, no hand found by one and not the other) in 0.68 of one graph's frame
+#: time; a splice on the first agreeing frame (1 in a row) gave another top-5 on 14188.mp4 (the two
+#: graphs tracked bit-identical hands on one frame and lost different ones on the next), and
+#: tolerance 0 (exactly one graph's rows on all 34) 0.82 of the time.
+SPLICE_TOLERANCE = 1e-3
+SPLICE_AGREE_FRAMES = 3
 
 #: MediaPipe result attribute of each schema part.
 _RESULT_FIELDS: dict[str, str] = {
@@ -257,6 +268,11 @@ class _Graph:
     """What both extractors share: one MediaPipe graph (`_graph`), used as a context manager."""
 
     _graph: Any = None
+    #: The last frame's landmarks as the graph itself returned them, in its own order (Hands: the
+    #: detection-order slots before the left/right rule; Holistic: the schema row). The graph's
+    #: tracking carries these into the next frame, so two graphs with equal `tracked` go on alike
+    #: (`extract_landmarks_spliced`).
+    tracked: np.ndarray | None = None
 
     def _rgb(self, frame_bgr: np.ndarray) -> np.ndarray:
         """The frame as MediaPipe takes it (read-only RGB), after checking the graph and the frame."""
@@ -347,6 +363,7 @@ class HolisticExtractor(_Graph):
             xyz = np.array([(p.x, p.y, p.z) for p in found.landmark], dtype=np.float32)
             points[schema.part_slice(part)] = xyz[self._rows[part]]
             present[column] = True
+        self.tracked = points
         return points, present
 
 
@@ -395,6 +412,7 @@ class HandsExtractor(_Graph):
         slots = np.full((1, 2, len(schema.HAND_NAMES), schema.NUM_COORDS), -1.0, dtype=np.float32)
         for i, hand in enumerate(found[:2]):
             slots[0, i] = [(p.x, p.y, p.z) for p in hand.landmark]
+        self.tracked = slots[0]  # (2, 21, 3), detection order, -1 for no hand
         points, present = hand_slots.hands_to_schema(slots, self.hand_rule)
         return points[0], present[0]
 
@@ -518,6 +536,140 @@ def extract_landmarks(
         "%s: %d frames %dx%d in %.2f s (%.1f ms/frame); pose %.0f%%, hands %.0f%%/%.0f%%",
         pool.model if pool is not None else model, n, width, height, elapsed, 1000 * elapsed / n, *(100 * present.mean(axis=0)),
     )  # fmt: skip
+    return Landmarks(points, present, indices, fps, (width, height))
+
+
+def _tracked_agree(a: np.ndarray, b: np.ndarray, tolerance: float) -> bool:
+    """Whether two graphs' `tracked` landmarks of one frame match, in the graphs' own order, every
+    coordinate within `tolerance` (0: bit-identical). A missing hand (-1 in Hands, 0 in Holistic)
+    is farther than any allowed tolerance from a found one."""
+    return a.shape == b.shape and float(np.abs(a - b).max()) <= tolerance
+
+
+def extract_landmarks_spliced(
+    frames: np.ndarray,
+    frame_indices: np.ndarray | None = None,
+    fps: float = 30.0,
+    *,
+    tolerance: float = SPLICE_TOLERANCE,
+    agree_frames: int = SPLICE_AGREE_FRAMES,
+    overlap: int = 12,
+    min_frames: int = 24,
+    report: dict | None = None,
+    on_second_done: Callable[[bool], None] | None = None,
+    pool: GraphPool | None = None,
+    model: str = DEFAULT_LANDMARK_MODEL,
+    **options: Any,
+) -> Landmarks:
+    """`extract_landmarks` on two graphs at once, spliced where they agree, else one graph's rows.
+
+    A tracking graph's row depends on the frames before it, so a second graph started mid-clip
+    (fresh) is not the first graph's continuation until it tracks the same hands. Graph B starts
+    `overlap` frames before the middle and runs to the end on its own thread; graph A runs from the
+    first frame and, from B's first frame on, compares what it tracks on each frame (`tracked`, in
+    the graph's own order) with what B tracks on the same frame. Once the two have agreed within
+    `tolerance` on `agree_frames` frames in a row, A stops and B's rows follow (more than one frame:
+    two graphs can track bit-identical hands on a frame and still lose different ones on the next,
+    so what a graph carries over is not all in its output); if they never agree, A runs to the end
+    and the result is one graph's rows (`extract_landmarks`) exactly. With tolerance 0 the splice
+    is where both graphs track bit-identical landmarks (in practice after frames where neither finds
+    a hand), and the rows were one graph's exactly on the 34 shared clips; a tolerance above 0 splices sooner, and B's rows
+    then differ from what A would have given by about the tolerance, growing again where a hand is
+    at the edge of detection. MediaPipe releases the GIL while it computes, so the two graphs use
+    two cores: on 2 cores a clip whose graphs agree soon takes about (T + overlap) / 2 frames' time
+    instead of T. Measured on the 34 shared WLASL clips: BENCHMARKS.md, "Landmarks on two graphs".
+
+    Clips shorter than `min_frames` (or 2 * overlap + 2) run on one graph. `report`, when given,
+    receives "splice" (the last frame of A's rows; None when the rows are one graph's),
+    "frames_a" and "frames_b" (frames each graph processed). `on_second_done(first_still_running)`,
+    when given, is called on B's thread as soon as B has ended (a core is free from then on; e.g.
+    for other work of the same request), also when the clip runs on one graph (at once, with True).
+    Other arguments as `extract_landmarks`.
+    """
+    if agree_frames < 1:
+        raise ValueError(f"agree_frames must be at least 1, got {agree_frames}")
+    if not 0 <= tolerance <= 0.1:
+        raise ValueError(f"tolerance must be in [0, 0.1] (normalised image units), got {tolerance}")
+    n = len(frames)
+    if n < max(min_frames, 2 * overlap + 2):
+        if report is not None:
+            report.update(splice=None, frames_a=n, frames_b=0)
+        if on_second_done is not None:
+            on_second_done(True)
+        return extract_landmarks(frames, frame_indices, fps, pool=pool, model=model, **options)
+    indices = (
+        np.arange(n, dtype=np.int64) if frame_indices is None else np.asarray(frame_indices, dtype=np.int64)
+    )
+    if indices.shape != (n,):
+        raise ValueError(f"frame_indices must have shape ({n},), got {indices.shape}")
+    start_b = (n - overlap) // 2  # B's first frame: A and B then end with about as many frames each
+    rows_a: list[tuple[np.ndarray, np.ndarray]] = []
+    rows_b: list[tuple[np.ndarray, np.ndarray]] = []
+    tracked_b: list[np.ndarray] = []
+    ready = threading.Condition()
+    stop = threading.Event()
+    b_state: dict[str, Any] = {"done": False, "error": None}
+    a_done = threading.Event()
+
+    def run_b() -> None:
+        try:
+            with _open_graph(pool, model, options) as extractor:
+                for frame in frames[start_b:]:
+                    if stop.is_set():
+                        break
+                    row = extractor.process(frame)
+                    with ready:
+                        rows_b.append(row)
+                        tracked_b.append(extractor.tracked)
+                        ready.notify_all()
+        except BaseException as exc:  # noqa: BLE001 - A's rows stand without B; see below
+            b_state["error"] = exc
+        finally:
+            with ready:
+                b_state["done"] = True
+                ready.notify_all()
+            if on_second_done is not None:
+                try:
+                    on_second_done(not a_done.is_set())
+                except Exception:  # noqa: BLE001 - the caller's work must not lose the clip's rows
+                    logger.exception("on_second_done failed")
+
+    start = time.perf_counter()
+    thread = threading.Thread(target=run_b, name="landmarks-splice", daemon=True)
+    thread.start()
+    splice = None
+    agreed = 0  # consecutive frames so far on which A and B agree
+    try:
+        with _open_graph(pool, model, options) as extractor:
+            for t in range(n):
+                rows_a.append(extractor.process(frames[t]))
+                if t < start_b or splice is not None:
+                    continue
+                with ready:  # B is normally ahead (it started later in the clip, at the same pace)
+                    ready.wait_for(lambda: len(tracked_b) > t - start_b or b_state["done"])
+                    theirs = tracked_b[t - start_b] if len(tracked_b) > t - start_b else None
+                agreed = agreed + 1 if theirs is not None and _tracked_agree(extractor.tracked, theirs, tolerance) else 0
+                if agreed >= agree_frames:
+                    splice = t
+                    break
+    finally:
+        a_done.set()
+        if splice is None:
+            stop.set()  # A has every row (or failed): B's are not needed
+        thread.join()
+    if b_state["error"] is not None:
+        if splice is not None:
+            raise b_state["error"]
+        logger.warning("the second landmark graph failed (%s: %s); the rows are the first graph's alone",
+                       type(b_state["error"]).__name__, b_state["error"])  # fmt: skip
+    rows = rows_a if splice is None else rows_a + rows_b[splice + 1 - start_b:]
+    if report is not None:
+        report.update(splice=splice, frames_a=len(rows_a), frames_b=len(rows_b))
+    logger.debug("spliced landmarks: %d frames in %.2f s, splice after frame %s (A %d frames, B %d)",
+                 n, time.perf_counter() - start, splice, len(rows_a), len(rows_b))  # fmt: skip
+    height, width = frames[0].shape[:2]
+    points = np.stack([p for p, _ in rows])  # (T, 75, 3)
+    present = np.stack([q for _, q in rows])  # (T, 3)
     return Landmarks(points, present, indices, fps, (width, height))
 
 

@@ -144,8 +144,11 @@ class RuntimeOptions:
     #: CPUs, but logits move well beyond the float32 paths' 1e-3; refused where the CPU has none).
     #: None: $SIGNDEMO_OPENVINO_PRECISION, else "float32".
     openvino_precision: OpenVINOPrecision | None = None
-    #: when a clip's landmarks run on one graph (a Hands model), start the I3D beside them on the
-    #: cores the graph leaves (instead of after the keypoint answer)
+    #: a Hands model's clip on two graphs, spliced where they track the same hands
+    #: (`landmarks.extract_landmarks_spliced`), when `landmark_workers` > 1; off: one graph per clip
+    splice_hands: bool = True
+    #: when a clip's landmarks run on one graph, start the I3D beside them on the cores the graph
+    #: leaves (instead of after the keypoint answer)
     i3d_beside_landmarks: bool = True
     #: when a clip's landmarks run on one graph and every decoded frame is extracted, feed the graph
     #: each frame as it is decoded (`landmarks.LandmarkStream`) instead of after the whole clip
@@ -194,7 +197,7 @@ class RuntimeOptions:
     def reference(cls) -> "RuntimeOptions":
         return cls(fast=False, precision="float32", channels_last=False, compile=False, landmark_workers=1,
                    bigru_threads=0, face_mesh=True, fuse=False, i3d_backend="torch", warm_graphs=False,
-                   i3d_beside_landmarks=False, stream_landmarks=False)
+                   i3d_beside_landmarks=False, stream_landmarks=False, splice_hands=False)
 
 
 def _is_channels_last_3d(model: nn.Module) -> bool:

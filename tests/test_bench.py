@@ -27,8 +27,8 @@ def test_fast_settings_and_baseline_report_every_stage_and_agree(capsys):
 
     s = fast["settings"]
     # the default keypoint model is the shipped real one, which records every frame of a 30-fps clip
-    # from MediaPipe Hands (one graph per clip, as its hand data)
-    assert (s["baseline"], s["face_mesh"], s["landmark_workers"], s["extraction_fps"]) == (False, False, 1, 30.0)
+    # from MediaPipe Hands (two graphs spliced where they agree)
+    assert (s["baseline"], s["face_mesh"], s["landmark_workers"], s["extraction_fps"]) == (False, False, 2, 30.0)
     assert s["landmark_model"] == "hands"
     assert s["i3d_fast_path"] == "OpenVINO float32"
     for stage in ("decode", "landmarks_per_frame", "landmarks_per_source_frame", "features", "bigru", "i3d",

@@ -96,8 +96,9 @@ def test_with_one_landmark_graph_the_i3d_starts_beside_the_landmarks(bundles):
     bigru.provenance = {**bigru.provenance, "landmark_model": "hands"}
     bigru.preprocessing = {"pose": "drop", "normalize": "hands"}
     # (landmarks after decoding here, to time them with `extract`; fed while decoding: the next test)
-    beside = Recognizer(bigru, i3d, extraction_fps=None, runtime=RuntimeOptions(stream_landmarks=False))
-    after = Recognizer(bigru, i3d, extraction_fps=None, runtime=RuntimeOptions(i3d_beside_landmarks=False))
+    one = {"splice_hands": False}  # one graph per clip
+    beside = Recognizer(bigru, i3d, extraction_fps=None, runtime=RuntimeOptions(stream_landmarks=False, **one))
+    after = Recognizer(bigru, i3d, extraction_fps=None, runtime=RuntimeOptions(i3d_beside_landmarks=False, **one))
     assert beside.i3d_beside_threads == max(1, (os.cpu_count() or 2) - 1) and after.i3d_beside_threads is None
     assert Recognizer(load_bundle(bundles / "bigru"), i3d).i3d_beside_threads is None  # Holistic: every core busy
     assert Recognizer(bigru, i3d, runtime=RuntimeOptions.reference()).i3d_beside_threads is None
@@ -106,10 +107,10 @@ def test_with_one_landmark_graph_the_i3d_starts_beside_the_landmarks(bundles):
     events = []
     extract, predict = beside.extract, beside.predict_frames
 
-    def slow_extract(clip):
+    def slow_extract(clip, **kwargs):
         events.append(("landmarks start", threading.current_thread().name))
         time.sleep(0.3)
-        out = extract(clip)
+        out = extract(clip, **kwargs)
         events.append(("landmarks end", threading.current_thread().name))
         return out
 
@@ -128,6 +129,45 @@ def test_with_one_landmark_graph_the_i3d_starts_beside_the_landmarks(bundles):
     assert a.timings_ms["i3d_answer"] >= a.timings_ms["bigru_answer"] > 0
 
 
+def test_with_spliced_landmarks_the_i3d_starts_when_the_second_graph_ends(bundles):
+    """A Hands clip spliced from two graphs: the I3D starts on the core the second graph leaves (on
+    one thread while the first still runs), from the splice's callback; its answer is the I3D's run
+    after the keypoint answer."""
+    import threading
+
+    clip_path = need_shared("data", "wlasl_clips", "01422.mp4")  # 114 frames: spliced late (frame ~98)
+    bigru, i3d = load_bundle(bundles / "bigru"), load_bundle(bundles / "i3d")
+    bigru.provenance = {**bigru.provenance, "landmark_model": "hands"}
+    bigru.preprocessing = {"pose": "drop", "normalize": "hands"}
+    spliced = Recognizer(bigru, i3d, extraction_fps=None)
+    after = Recognizer(bigru, i3d, extraction_fps=None, runtime=RuntimeOptions(i3d_beside_landmarks=False))
+    assert spliced.splices_hands and spliced.i3d_beside_threads is None
+    events = []
+    extract, predict = spliced.extract, spliced.predict_frames
+
+    def recorded_extract(clip, **kwargs):
+        out = extract(clip, **kwargs)
+        events.append(("landmarks end", None))
+        return out
+
+    def recorded_predict(*args, threads=None, **kwargs):
+        events.append(("i3d start", (threading.current_thread().name, threads)))
+        return predict(*args, threads=threads, **kwargs)
+
+    spliced.extract, spliced.predict_frames = recorded_extract, recorded_predict
+    a = spliced.recognize(clip_path)
+    names = [e for e, _ in events]
+    assert names.count("i3d start") == 1, events
+    thread, threads = dict(events)["i3d start"]
+    assert thread.startswith("i3d-beside") and threads in (1, None)
+    if names.index("i3d start") < names.index("landmarks end"):
+        assert threads == 1  # started while the first graph still ran: it keeps its core
+    b = after.recognize(clip_path)
+    assert a.bigru.labels == b.bigru.labels
+    assert a.i3d.labels == b.i3d.labels and np.allclose(a.i3d.scores, b.i3d.scores, atol=1e-4)
+    assert after.splices_hands
+
+
 def test_one_graph_landmarks_run_while_the_clip_decodes(bundles, monkeypatch):
     """A Hands model's landmarks run on one graph, fed each frame as it is decoded: the graph is at
     work before the decoder has read the last frame, and the rows and answers are those of the
@@ -142,10 +182,11 @@ def test_one_graph_landmarks_run_while_the_clip_decodes(bundles, monkeypatch):
     bigru, i3d = load_bundle(bundles / "bigru"), load_bundle(bundles / "i3d")
     bigru.provenance = {**bigru.provenance, "landmark_model": "hands"}
     bigru.preprocessing = {"pose": "drop", "normalize": "hands"}
-    streaming = Recognizer(bigru, i3d, extraction_fps=None)
-    plain = Recognizer(bigru, i3d, extraction_fps=None, runtime=RuntimeOptions(stream_landmarks=False))
+    streaming = Recognizer(bigru, i3d, extraction_fps=None, runtime=RuntimeOptions(splice_hands=False))
+    plain = Recognizer(bigru, i3d, extraction_fps=None, runtime=RuntimeOptions(stream_landmarks=False, splice_hands=False))
     assert streaming._landmark_stream((BIGRU, I3D)) is not None
-    for rec, models in ((plain, (BIGRU, I3D)), (streaming, (I3D,)), (Recognizer(load_bundle(bundles / "bigru"), i3d), (BIGRU,)),
+    spliced = Recognizer(bigru, i3d, extraction_fps=None)  # two graphs: after decoding
+    for rec, models in ((plain, (BIGRU, I3D)), (streaming, (I3D,)), (spliced, (BIGRU, I3D)), (Recognizer(load_bundle(bundles / "bigru"), i3d), (BIGRU,)),
                         (Recognizer(bigru, i3d, runtime=RuntimeOptions.reference()), (BIGRU,))):  # fmt: skip
         assert rec._landmark_stream(models) is None
 
@@ -183,7 +224,7 @@ def test_one_graph_landmarks_run_while_the_clip_decodes(bundles, monkeypatch):
     # A 30 fps clip for a model that asks for 10 rows/s: the frames fed while decoding are not its
     # rows, so the stream is dropped (its graph handed back) and the subsampled frames extracted.
     monkeypatch.setattr(signdemo.video, "read_clip", real_read)
-    sparse = Recognizer(bigru, None, extraction_fps=10)
+    sparse = Recognizer(bigru, None, extraction_fps=10, runtime=RuntimeOptions(splice_hands=False))
     c = sparse.recognize(clip_path)
     expected = sparse.extract(read_clip(clip_path))
     assert len(c.landmarks) == len(expected) < len(c.clip)
@@ -295,24 +336,30 @@ def test_landmark_model_comes_from_the_bundle(bundles):
         Recognizer(bigru, None)
 
 
-def test_hands_landmarks_come_from_one_graph_per_clip_as_the_hand_data(bundles):
-    """Holistic's clip is split between the landmark workers' graphs; a Hands model's is not (the
-    WLASL hand data is one graph per video; two graphs find other hands, see
-    `landmarks.SPLIT_BETWEEN_GRAPHS`): the app's rows are exactly one graph's."""
+def test_hands_landmarks_are_spliced_from_two_graphs_or_come_from_one(bundles):
+    """Holistic's clip is split into chunks between the landmark workers' graphs; a Hands model's is
+    spliced from two graphs where they agree (`landmarks.extract_landmarks_spliced`: plain chunks
+    find other hands than the WLASL hand data's one graph per video, `landmarks.SPLIT_BETWEEN_GRAPHS`),
+    and with `splice_hands` off it is exactly one graph's."""
     from signdemo.landmarks import extract_landmarks
 
     clip = read_clip(need_shared("data", "wlasl_clips", "09960.mp4"))
     bigru = load_bundle(bundles / "bigru")
     holistic = Recognizer(bigru, None, extraction_fps=15)
     holistic.extract(clip)
-    assert holistic.graphs.created == 2 and holistic.graphs_per_clip == 2  # two halves at once
+    assert holistic.graphs.created == 2 and holistic.graphs_per_clip == 2 and not holistic.splices_hands
     bigru.provenance = {**bigru.provenance, "landmark_model": "hands"}
-    hands = Recognizer(bigru, None, extraction_fps=None)
-    got = hands.extract(clip)
-    assert hands.graphs.created == 1 and hands.graphs_per_clip == 1
     one = extract_landmarks(clip.frames, clip.source_indices, clip.fps, model="hands")
+    single = Recognizer(bigru, None, extraction_fps=None, runtime=RuntimeOptions(splice_hands=False))
+    got = single.extract(clip)
+    assert single.graphs.created == 1 and single.graphs_per_clip == 1 and not single.splices_hands
     assert np.array_equal(got.points, one.points) and np.array_equal(got.present, one.present)
     assert not got.present[:, 0].any() and got.present[:, 1:].any()
+    spliced = Recognizer(bigru, None, extraction_fps=None)
+    got = spliced.extract(clip)
+    assert spliced.graphs.created == 2 and spliced.graphs_per_clip == 2 and spliced.splices_hands
+    assert np.array_equal(got.present, one.present) and np.abs(got.points - one.points).max() < 0.02
+    assert Recognizer(bigru, None, runtime=RuntimeOptions.reference()).graphs_per_clip == 1
 
 
 def test_a_hands_only_model_scores_landmarks_without_a_body(bundles):
