@@ -5,6 +5,7 @@
     python -m signdemo.bench --limit 5 --skip-app           # quicker
     python -m signdemo.bench --baseline                     # every speed-up off: the "before" figures
     python -m signdemo.bench --compare before.json after.json  # Markdown table of two --json outputs
+    python -m signdemo.bench --splice-check                 # two spliced graphs against one, per clip
 
 For every clip: decode, landmarks (per extracted frame and per source frame, at the extraction rate, on
 the parallel graphs), features, BiGRU, I3D (the fast path), overlay encoding, and the end-to-end times
@@ -76,6 +77,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--app-clips", type=int, default=3, help="clips sent to the running app's /recognize API")
     p.add_argument("--live-frames", type=int, default=90, help="frames for the live-webcam latency")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--splice-check", action="store_true",
+                   help="compare the keypoint model's answers from one landmark graph and from two spliced "
+                        "graphs (the app's rule) on each clip, and exit")  # fmt: skip
     p.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"),
                    help="print a Markdown before/after table of two --json outputs and exit")  # fmt: skip
     return p
@@ -560,6 +564,71 @@ def _top1_agreement(before: dict, after: dict, key: str) -> str:
     return f"{sum(a == b for a, b in pairs)}/{len(pairs)}" if pairs else "–"
 
 
+def splice_check(args) -> dict:
+    """The keypoint model's landmarks of each clip from one MediaPipe graph and from two graphs
+    spliced where they agree (`landmarks.extract_landmarks_spliced` with the app's rule), and its
+    answers on both: per clip the frames each graph processed, where the splice fell, the largest
+    coordinate difference, rows where one finds a hand the other does not, whether the top-5 is the
+    same, the largest probability difference, and both times. Run it on your own clips before
+    trusting the splice with a model of yours (`--bigru BUNDLE`)."""
+    from signdemo.inference import Recognizer
+    from signdemo.landmarks import SPLIT_BETWEEN_GRAPHS, GraphPool, extract_landmarks, extract_landmarks_spliced
+    from signdemo.video import read_clip
+    from signdemo.weights import BIGRU
+
+    source = Path(args.clips)
+    clips = [source] if source.is_file() else sorted(p for p in source.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+    clips = clips[: args.limit] if args.limit else clips
+    if not clips:
+        raise SystemExit(f"no clips in {args.clips}")
+    tmp = Path(tempfile.mkdtemp(prefix="signdemo-splice-"))
+    clips = [_trimmed(path, args.trim_s, tmp) for path in clips] if args.trim_s else clips
+    rec = Recognizer.from_defaults(bigru=args.bigru, models=(BIGRU,),
+                                   **({"landmark_model": args.landmark_model} if args.landmark_model else {}))  # fmt: skip
+    if SPLIT_BETWEEN_GRAPHS[rec.landmark_model] != "splice":
+        raise SystemExit(f"the keypoint model's landmarks ({rec.landmark_model}) are not spliced")
+    pool = GraphPool(keep=2, model=rec.landmark_model, **rec.graph_options)
+    pool.warm(2)
+    rows = []
+    for path in clips:
+        clip = read_clip(path, rec.limits)
+        pos = clip.subsample(rec.extraction_fps)
+        frames, indices = clip.frames[pos], clip.source_indices[pos]
+        fps = clip.fps * len(pos) / max(len(clip), 1)
+        t = time.perf_counter()
+        one = extract_landmarks(frames, indices, fps, pool=pool)
+        one_s = time.perf_counter() - t
+        report: dict = {}
+        t = time.perf_counter()
+        spliced = extract_landmarks_spliced(frames, indices, fps, report=report, pool=pool)
+        spliced_s = time.perf_counter() - t
+        a, b = rec.predict_landmarks(one), rec.predict_landmarks(spliced)
+        rows.append({"clip": path.name, "frames": len(frames), **report,
+                     "max_coordinate_diff": float(np.abs(one.points - spliced.points).max()),
+                     "rows_with_other_hands": int((one.present != spliced.present).any(axis=1).sum()),
+                     "top5_same": a.labels == b.labels, "max_probability_diff": float(np.abs(a.scores - b.scores).max()),
+                     "one_graph_s": one_s, "spliced_s": spliced_s})  # fmt: skip
+    pool.close()
+    return {"machine": platform.processor() or platform.machine(), "landmark_model": rec.landmark_model,
+            "clips": rows, "top5_same": sum(r["top5_same"] for r in rows), "n": len(rows),
+            "frame_time_ratio": sum(max(r["frames_a"], r["frames_b"]) for r in rows) / sum(r["frames"] for r in rows),
+            "time_ratio": sum(r["spliced_s"] for r in rows) / sum(r["one_graph_s"] for r in rows)}  # fmt: skip
+
+
+def splice_markdown(result: dict) -> str:
+    """`splice_check`'s result as a Markdown table and a summary line."""
+    lines = ["| clip | frames | splice after | frames A / B | max coord. diff | other-hand rows | same top-5 "
+             "| max prob. diff | one graph | spliced |", "|" + "---|" * 10]  # fmt: skip
+    for r in result["clips"]:
+        lines.append(f"| {r['clip']} | {r['frames']} | {'–' if r['splice'] is None else r['splice']} "
+                     f"| {r['frames_a']} / {r['frames_b']} | {r['max_coordinate_diff']:.4f} | {r['rows_with_other_hands']} "
+                     f"| {'yes' if r['top5_same'] else 'NO'} | {r['max_probability_diff']:.4f} "
+                     f"| {r['one_graph_s'] * 1000:.0f} ms | {r['spliced_s'] * 1000:.0f} ms |")  # fmt: skip
+    lines.append(f"\nSame top-5 on {result['top5_same']}/{result['n']} clips; the busier graph's frames "
+                 f"{result['frame_time_ratio']:.2f} of one graph's; time {result['time_ratio']:.2f} of one graph's.")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     args = get_args_parser().parse_args(argv)
@@ -567,7 +636,10 @@ def main(argv: list[str] | None = None) -> int:
         before, after = (json.loads(Path(f).read_text()) for f in args.compare)
         print(compare_markdown(before, after))
         return 0
-    result = run(args)
+    result = splice_check(args) if args.splice_check else run(args)
+    if args.splice_check and not args.json:
+        print(splice_markdown(result))
+        return 0
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -95,3 +95,19 @@ def test_compare_counts_the_clips_whose_top1_did_not_change():
     table = bench.compare_markdown(before, after).splitlines()
     assert "| BiGRU top-1 as before, same clips | | 1/2 | |" in table
     assert "| I3D top-1 as before, same clips | | 0/1 | |" in table
+
+
+def test_splice_check_compares_one_graph_with_the_spliced_pair(capsys):
+    """`--splice-check` on two real clips: one row each, the splice's own report, the comparison of
+    the shipped model's answers; the Markdown form says the same."""
+    folder = need_shared("data", "wlasl_clips")
+    assert bench.main(["--splice-check", "--clips", str(folder), "--limit", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["landmark_model"] == "hands" and result["n"] == 2
+    assert [r["clip"] for r in result["clips"]] == ["01422.mp4", "02712.mp4"]
+    for r in result["clips"]:
+        assert r["frames_a"] <= r["frames"] and r["frames_b"] < r["frames"]
+        assert r["splice"] is None or r["frames_a"] == r["splice"] + 1
+        assert r["top5_same"] is True and r["max_probability_diff"] < 0.01 and r["rows_with_other_hands"] == 0
+    assert 0.5 < result["frame_time_ratio"] < 1.0
+    assert bench.splice_markdown(result).count("| yes |") == 2
