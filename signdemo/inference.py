@@ -231,11 +231,8 @@ class Recognizer:
             cfg = self.i3d_config
             x = torch.zeros(1, 3, cfg.num_frames, cfg.crop, cfg.crop)
             self.i3d_runner(x)
-            # the I3D beside the landmarks has its own compiled model on OpenVINO: made now, not for the first clip
-            beside = self.i3d_beside_threads or (1 if self.bigru is not None and self.splices_hands
-                                                 and self.runtime.i3d_beside_landmarks else None)  # fmt: skip
-            if beside:
-                self.i3d_runner(x, threads=beside)
+            if self.i3d_beside_threads:  # its own compiled model on OpenVINO: made now, not for the first clip
+                self.i3d_runner(x, threads=self.i3d_beside_threads)
             spent["i3d"] = time.perf_counter() - t
         log.info("warmed up: %s", ", ".join(f"{k} {v:.2f} s" for k, v in spent.items()))
         return spent
@@ -368,16 +365,14 @@ class Recognizer:
 
     # ---------------------------------------------------------------- whole clips
 
-    def extract(self, clip: "Clip", *, on_second_done: Callable[[bool], None] | None = None) -> "Landmarks":
-        """MediaPipe landmarks of a decoded clip at the configured extraction rate. `on_second_done`:
-        see `landmarks.extract_landmarks_spliced` (called only where the clip is spliced)."""
+    def extract(self, clip: "Clip") -> "Landmarks":
+        """MediaPipe landmarks of a decoded clip at the configured extraction rate."""
         from signdemo.landmarks import extract_landmarks_spliced
 
         pos = clip.subsample(self.extraction_fps)
         fps = clip.fps * len(pos) / max(len(clip), 1)
         if self.splices_hands:
-            return extract_landmarks_spliced(clip.frames[pos], clip.source_indices[pos], fps,
-                                             on_second_done=on_second_done, **self._graph_source)  # fmt: skip
+            return extract_landmarks_spliced(clip.frames[pos], clip.source_indices[pos], fps, **self._graph_source)
         return extract_landmarks_parallel(clip.frames[pos], clip.source_indices[pos], fps,
                                           workers=self.graphs_per_clip, **self._graph_source)  # fmt: skip
 
@@ -400,23 +395,6 @@ class Recognizer:
         if self.bigru is None or self.i3d is None or not self.runtime.i3d_beside_landmarks or self.graphs_per_clip > 1:
             return None
         return max(1, (os.cpu_count() or 2) - 1)
-
-    def _i3d_starter(self, clip: "Clip", models: tuple[str, ...], beside: "Future | None",
-                     started: list) -> Callable[[bool], None] | None:
-        """Where a spliced clip's second graph ends before the first (`extract_landmarks_spliced`),
-        the I3D can start on the core it leaves: a callback that submits it (on one thread while the
-        first graph still runs, else on all) and appends the future to `started`; None where the I3D
-        is not wanted beside the landmarks or already runs."""
-        if beside is not None or BIGRU not in models or I3D not in models or self.i3d is None:
-            return None
-        if not self.runtime.i3d_beside_landmarks:
-            return None
-
-        def start(first_still_running: bool) -> None:
-            started.append(_BACKGROUND.submit(self.predict_frames, clip.frames, clip.source_indices,
-                                              threads=1 if first_still_running else None))  # fmt: skip
-
-        return start
 
     def _landmark_stream(self, models: tuple[str, ...]) -> "LandmarkStream | None":
         """A `LandmarkStream` to feed while the clip decodes, where the keypoint model runs on one graph
@@ -497,9 +475,7 @@ class Recognizer:
                 result.timings_ms["landmarks"] = stream.busy_s * 1000
                 result.timings_ms["landmarks_after_decode"] = (time.perf_counter() - t) * 1000
             else:
-                started: list[Future] = []  # the I3D, started once the second graph leaves a core
-                result.landmarks = self.extract(clip, on_second_done=self._i3d_starter(clip, models, beside, started))
-                beside = started[0] if started else beside
+                result.landmarks = self.extract(clip)
                 result.timings_ms["landmarks"] = (time.perf_counter() - t) * 1000
             result.timings_ms["landmarks_per_frame"] = result.timings_ms["landmarks"] / max(len(result.landmarks), 1)
             result.warnings += _landmark_warnings(result.landmarks) + _truncation_warnings(self.feature_config,

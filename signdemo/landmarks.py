@@ -26,7 +26,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import cv2
 import numpy as np
@@ -556,7 +556,6 @@ def extract_landmarks_spliced(
     overlap: int = 12,
     min_frames: int = 24,
     report: dict | None = None,
-    on_second_done: Callable[[bool], None] | None = None,
     pool: GraphPool | None = None,
     model: str = DEFAULT_LANDMARK_MODEL,
     **options: Any,
@@ -581,10 +580,7 @@ def extract_landmarks_spliced(
 
     Clips shorter than `min_frames` (or 2 * overlap + 2) run on one graph. `report`, when given,
     receives "splice" (the last frame of A's rows; None when the rows are one graph's),
-    "frames_a" and "frames_b" (frames each graph processed). `on_second_done(first_still_running)`,
-    when given, is called on B's thread as soon as B has ended (a core is free from then on; e.g.
-    for other work of the same request), also when the clip runs on one graph (at once, with True).
-    Other arguments as `extract_landmarks`.
+    "frames_a" and "frames_b" (frames each graph processed). Other arguments as `extract_landmarks`.
     """
     if agree_frames < 1:
         raise ValueError(f"agree_frames must be at least 1, got {agree_frames}")
@@ -594,8 +590,6 @@ def extract_landmarks_spliced(
     if n < max(min_frames, 2 * overlap + 2):
         if report is not None:
             report.update(splice=None, frames_a=n, frames_b=0)
-        if on_second_done is not None:
-            on_second_done(True)
         return extract_landmarks(frames, frame_indices, fps, pool=pool, model=model, **options)
     indices = (
         np.arange(n, dtype=np.int64) if frame_indices is None else np.asarray(frame_indices, dtype=np.int64)
@@ -609,7 +603,6 @@ def extract_landmarks_spliced(
     ready = threading.Condition()
     stop = threading.Event()
     b_state: dict[str, Any] = {"done": False, "error": None}
-    a_done = threading.Event()
 
     def run_b() -> None:
         try:
@@ -628,11 +621,6 @@ def extract_landmarks_spliced(
             with ready:
                 b_state["done"] = True
                 ready.notify_all()
-            if on_second_done is not None:
-                try:
-                    on_second_done(not a_done.is_set())
-                except Exception:  # noqa: BLE001 - the caller's work must not lose the clip's rows
-                    logger.exception("on_second_done failed")
 
     start = time.perf_counter()
     thread = threading.Thread(target=run_b, name="landmarks-splice", daemon=True)
@@ -653,7 +641,6 @@ def extract_landmarks_spliced(
                     splice = t
                     break
     finally:
-        a_done.set()
         if splice is None:
             stop.set()  # A has every row (or failed): B's are not needed
         thread.join()
