@@ -365,16 +365,18 @@ class Recognizer:
 
     # ---------------------------------------------------------------- whole clips
 
-    def extract(self, clip: "Clip") -> "Landmarks":
-        """MediaPipe landmarks of a decoded clip at the configured extraction rate."""
+    def extract(self, clip: "Clip", *, splice: bool | None = None) -> "Landmarks":
+        """MediaPipe landmarks of a decoded clip at the configured extraction rate. splice: a Hands
+        clip on two spliced graphs (default: `splices_hands`), else on one."""
         from signdemo.landmarks import extract_landmarks_spliced
 
         pos = clip.subsample(self.extraction_fps)
         fps = clip.fps * len(pos) / max(len(clip), 1)
-        if self.splices_hands:
+        if self.splices_hands and splice is not False:
             return extract_landmarks_spliced(clip.frames[pos], clip.source_indices[pos], fps, **self._graph_source)
-        return extract_landmarks_parallel(clip.frames[pos], clip.source_indices[pos], fps,
-                                          workers=self.graphs_per_clip, **self._graph_source)  # fmt: skip
+        workers = 1 if self.splices_hands else self.graphs_per_clip  # Hands: one graph unless spliced
+        return extract_landmarks_parallel(clip.frames[pos], clip.source_indices[pos], fps, workers=workers,
+                                          **self._graph_source)  # fmt: skip
 
     @property
     def _graph_source(self) -> dict:
@@ -388,20 +390,33 @@ class Recognizer:
     def i3d_beside_threads(self) -> int | None:
         """CPU threads of an I3D started beside the keypoint landmarks (`RuntimeOptions.i3d_beside_landmarks`):
         the cores one landmark graph leaves; None when the I3D runs after the keypoint answer (both
-        models not loaded, the option off, or the landmarks split between graphs, which use every core).
+        models not loaded, the option off, or Holistic's landmarks split between graphs, which use
+        every core). A Hands model's landmarks then run on one graph (`splices_for`).
         Measured on 2 cores, 3-s clip, I3D on 64 frames: both answers 4.8-5.1 s after one another,
         3.7 s with the I3D on 1 thread beside the Hands graph (keypoint answer unchanged, 2.9-3.3 s),
         3.8-4.3 s with it on every core (keypoint answer slower, 3.8-4.3 s)."""
-        if self.bigru is None or self.i3d is None or not self.runtime.i3d_beside_landmarks or self.graphs_per_clip > 1:
+        if self.bigru is None or self.i3d is None or not self.runtime.i3d_beside_landmarks:
+            return None
+        if self.graphs_per_clip > 1 and not self.splices_hands:  # Holistic's chunks
             return None
         return max(1, (os.cpu_count() or 2) - 1)
+
+    def splices_for(self, models: tuple[str, ...]) -> bool:
+        """Whether a request for `models` splices its Hands landmarks from two graphs: where it
+        may (`splices_hands`) and no I3D runs beside them. Two graphs use both cores; with the I3D
+        in the request, one graph fed while decoding and the I3D beside it on the other core give
+        both answers sooner (BENCHMARKS.md, "Landmarks on two graphs": 2.9-3.4 s against 3.8-3.9 s,
+        the keypoint answer about the same)."""
+        return self.splices_hands and not (BIGRU in models and I3D in models and self.i3d_beside_threads)
 
     def _landmark_stream(self, models: tuple[str, ...]) -> "LandmarkStream | None":
         """A `LandmarkStream` to feed while the clip decodes, where the keypoint model runs on one graph
         (`RuntimeOptions.stream_landmarks`); else None. Its rows are used when every decoded frame is
         to be extracted (the clip's rate at or below the extraction rate, known once it is decoded:
         `recognize_stream` cancels the stream otherwise and extracts the subsampled frames)."""
-        if BIGRU not in models or self.bigru is None or not self.runtime.stream_landmarks or self.graphs_per_clip > 1:
+        if BIGRU not in models or self.bigru is None or not self.runtime.stream_landmarks:
+            return None
+        if (self.graphs_per_clip > 1 and not self.splices_hands) or self.splices_for(models):
             return None
         from signdemo.landmarks import LandmarkStream
 
@@ -475,7 +490,7 @@ class Recognizer:
                 result.timings_ms["landmarks"] = stream.busy_s * 1000
                 result.timings_ms["landmarks_after_decode"] = (time.perf_counter() - t) * 1000
             else:
-                result.landmarks = self.extract(clip)
+                result.landmarks = self.extract(clip, splice=beside is None and self.splices_for(models))
                 result.timings_ms["landmarks"] = (time.perf_counter() - t) * 1000
             result.timings_ms["landmarks_per_frame"] = result.timings_ms["landmarks"] / max(len(result.landmarks), 1)
             result.warnings += _landmark_warnings(result.landmarks) + _truncation_warnings(self.feature_config,

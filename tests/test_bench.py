@@ -32,7 +32,7 @@ def test_fast_settings_and_baseline_report_every_stage_and_agree(capsys):
     assert s["landmark_model"] == "hands"
     assert s["i3d_fast_path"] == "OpenVINO float32"
     for stage in ("decode", "landmarks_per_frame", "landmarks_per_source_frame", "features", "bigru", "i3d",
-                  "i3d_reference", "overlay", "i3d_beside_overlay", "bigru_answer", "tab_bigru_answer",
+                  "i3d_reference", "overlay", "i3d_beside_overlay", "bigru_answer", "tab_bigru_answer", "tab_keypoint_only_answer",
                   "both_answers"):  # fmt: skip
         assert fast["stages_ms"][stage]["n"] == 1, stage
         assert fast["stages_ms"][stage]["median"] > 0, stage

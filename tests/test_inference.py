@@ -129,39 +129,35 @@ def test_with_one_landmark_graph_the_i3d_starts_beside_the_landmarks(bundles):
     assert a.timings_ms["i3d_answer"] >= a.timings_ms["bigru_answer"] > 0
 
 
-def test_with_spliced_landmarks_the_i3d_runs_after_them_on_every_core(bundles):
-    """A Hands clip spliced from two graphs (both cores busy): the I3D runs after the keypoint answer
-    on the default threads, as for Holistic's chunks; the answers are those of one graph with the
-    I3D beside (the same top-5, probabilities close)."""
-    import threading
+def test_hands_landmarks_are_spliced_only_where_no_i3d_runs_beside_them(bundles):
+    """Two spliced graphs use both cores: a keypoint-only request (or the I3D off or after) splices;
+    a request for both models runs one graph, fed while decoding, with the I3D beside it. The
+    keypoint answers of both flows agree (the same top-5, probabilities close)."""
+    import os
 
     clip_path = need_shared("data", "wlasl_clips", "04434.mp4")  # spliced at frame ~44 of 73
     bigru, i3d = load_bundle(bundles / "bigru"), load_bundle(bundles / "i3d")
     bigru.provenance = {**bigru.provenance, "landmark_model": "hands"}
     bigru.preprocessing = {"pose": "drop", "normalize": "hands"}
-    spliced = Recognizer(bigru, i3d, extraction_fps=None)
-    one = Recognizer(bigru, i3d, extraction_fps=None, runtime=RuntimeOptions(splice_hands=False))
-    assert spliced.splices_hands and spliced.i3d_beside_threads is None and spliced._landmark_stream((BIGRU, I3D)) is None
-    events = []
-    extract, predict = spliced.extract, spliced.predict_frames
-
-    def recorded_extract(clip):
-        out = extract(clip)
-        events.append(("landmarks end", None))
-        return out
-
-    def recorded_predict(*args, threads=None, **kwargs):
-        events.append(("i3d start", (threading.current_thread().name, threads)))
-        return predict(*args, threads=threads, **kwargs)
-
-    spliced.extract, spliced.predict_frames = recorded_extract, recorded_predict
-    a = spliced.recognize(clip_path)
-    assert [e for e, _ in events] == ["landmarks end", "i3d start"], events
-    assert dict(events)["i3d start"] == (threading.current_thread().name, None)
-    assert spliced.graphs.created == 2
-    b = one.recognize(clip_path)
-    assert a.bigru.labels == b.bigru.labels and np.abs(a.bigru.scores - b.bigru.scores).max() < 0.01
-    assert a.i3d.labels == b.i3d.labels and np.allclose(a.i3d.scores, b.i3d.scores, atol=1e-4)
+    rec = Recognizer(bigru, i3d, extraction_fps=None)
+    assert rec.splices_hands and rec.i3d_beside_threads == max(1, (os.cpu_count() or 2) - 1)
+    assert rec.splices_for((BIGRU,)) and not rec.splices_for((BIGRU, I3D))
+    assert rec._landmark_stream((BIGRU,)) is None
+    stream = rec._landmark_stream((BIGRU, I3D))
+    assert stream is not None
+    stream.cancel()  # its graph back to the pool
+    after = Recognizer(bigru, i3d, extraction_fps=None, runtime=RuntimeOptions(i3d_beside_landmarks=False))
+    assert after.splices_for((BIGRU, I3D)) and after.i3d_beside_threads is None
+    assert Recognizer(bigru, None, extraction_fps=None).splices_for((BIGRU, I3D))  # no I3D loaded
+    calls = []
+    real = rec.extract
+    rec.extract = lambda clip, **kw: calls.append(kw) or real(clip, **kw)
+    keypoint_only = rec.recognize(clip_path, models=(BIGRU,))
+    assert calls == [{"splice": True}] and rec.graphs.created == 2 and keypoint_only.i3d is None
+    both = rec.recognize(clip_path)  # streamed through one graph: `extract` not called
+    assert calls == [{"splice": True}] and "landmarks_after_decode" in both.timings_ms and both.i3d is not None
+    assert keypoint_only.bigru.labels == both.bigru.labels
+    assert np.abs(keypoint_only.bigru.scores - both.bigru.scores).max() < 0.01
 
 
 def test_one_graph_landmarks_run_while_the_clip_decodes(bundles, monkeypatch):
@@ -181,8 +177,8 @@ def test_one_graph_landmarks_run_while_the_clip_decodes(bundles, monkeypatch):
     streaming = Recognizer(bigru, i3d, extraction_fps=None, runtime=RuntimeOptions(splice_hands=False))
     plain = Recognizer(bigru, i3d, extraction_fps=None, runtime=RuntimeOptions(stream_landmarks=False, splice_hands=False))
     assert streaming._landmark_stream((BIGRU, I3D)) is not None
-    spliced = Recognizer(bigru, i3d, extraction_fps=None)  # two graphs: after decoding
-    for rec, models in ((plain, (BIGRU, I3D)), (streaming, (I3D,)), (spliced, (BIGRU, I3D)), (Recognizer(load_bundle(bundles / "bigru"), i3d), (BIGRU,)),
+    spliced = Recognizer(bigru, i3d, extraction_fps=None)  # keypoint only: two graphs, after decoding
+    for rec, models in ((plain, (BIGRU, I3D)), (streaming, (I3D,)), (spliced, (BIGRU,)), (Recognizer(load_bundle(bundles / "bigru"), i3d), (BIGRU,)),
                         (Recognizer(bigru, i3d, runtime=RuntimeOptions.reference()), (BIGRU,))):  # fmt: skip
         assert rec._landmark_stream(models) is None
 
