@@ -195,6 +195,17 @@ def _recognise_tab(rec, path: Path, out: Path, i3d_frames: int) -> tuple[float, 
     return first * 1000, both * 1000
 
 
+def _bench_clips(args, tmp: Path) -> list[Path]:
+    """The clips of `--clips` (a folder's videos by name, or one file), at most `--limit`, each cut
+    to its first `--trim-s` seconds (into `tmp`) when asked."""
+    source = Path(args.clips)
+    clips = [source] if source.is_file() else sorted(p for p in source.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+    clips = clips[: args.limit] if args.limit else clips
+    if not clips:
+        raise SystemExit(f"no clips in {args.clips}")
+    return [_trimmed(path, args.trim_s, tmp) for path in clips] if args.trim_s else clips
+
+
 def _trimmed(path: Path, seconds: float, folder: Path) -> Path:
     """The first `seconds` of a clip, re-encoded as H.264 mp4 at its own rate, under its own name."""
     from signdemo.video import read_clip, write_mp4
@@ -262,15 +273,8 @@ def run(args) -> dict:
     from signdemo.weights import BIGRU
 
     threads = configure_threads()
-    source = Path(args.clips)
-    clips = [source] if source.is_file() else sorted(p for p in source.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
-    if args.limit:
-        clips = clips[: args.limit]
-    if not clips:
-        raise SystemExit(f"no clips in {args.clips}")
     tmp = Path(tempfile.mkdtemp(prefix="signdemo-bench-"))
-    if args.trim_s:
-        clips = [_trimmed(path, args.trim_s, tmp) for path in clips]
+    clips = _bench_clips(args, tmp)
 
     t = time.perf_counter()
     if args.baseline:  # the naive pipeline: Holistic (with its face mesh) on every frame
@@ -584,13 +588,7 @@ def splice_check(args) -> dict:
     from signdemo.video import read_clip
     from signdemo.weights import BIGRU
 
-    source = Path(args.clips)
-    clips = [source] if source.is_file() else sorted(p for p in source.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
-    clips = clips[: args.limit] if args.limit else clips
-    if not clips:
-        raise SystemExit(f"no clips in {args.clips}")
-    tmp = Path(tempfile.mkdtemp(prefix="signdemo-splice-"))
-    clips = [_trimmed(path, args.trim_s, tmp) for path in clips] if args.trim_s else clips
+    clips = _bench_clips(args, Path(tempfile.mkdtemp(prefix="signdemo-splice-")))
     rec = Recognizer.from_defaults(bigru=args.bigru, models=(BIGRU,),
                                    **({"landmark_model": args.landmark_model} if args.landmark_model else {}))  # fmt: skip
     if SPLIT_BETWEEN_GRAPHS[rec.landmark_model] != "splice":

@@ -572,8 +572,8 @@ def extract_landmarks_spliced(
     so what a graph carries over is not all in its output); if they never agree, A runs to the end
     and the result is one graph's rows (`extract_landmarks`) exactly. With tolerance 0 the splice
     is where both graphs track bit-identical landmarks (in practice after frames where neither finds
-    a hand), and the rows were one graph's exactly on the 34 shared clips; a tolerance above 0 splices sooner, and B's rows
-    then differ from what A would have given by about the tolerance, growing again where a hand is
+    a hand), and the rows were one graph's exactly on the 34 shared clips; a tolerance above 0
+    splices sooner, and B's rows then differ from what A would have given by about the tolerance, growing again where a hand is
     at the edge of detection. MediaPipe releases the GIL while it computes, so the two graphs use
     two cores: on 2 cores a clip whose graphs agree soon takes about (T + overlap) / 2 frames' time
     instead of T. Measured on the 34 shared WLASL clips: BENCHMARKS.md, "Landmarks on two graphs".
@@ -631,7 +631,7 @@ def extract_landmarks_spliced(
         with _open_graph(pool, model, options) as extractor:
             for t in range(n):
                 rows_a.append(extractor.process(frames[t]))
-                if t < start_b or splice is not None:
+                if t < start_b:
                     continue
                 with ready:  # B is normally ahead (it started later in the clip, at the same pace)
                     ready.wait_for(lambda: len(tracked_b) > t - start_b or b_state["done"])
