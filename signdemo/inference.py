@@ -28,7 +28,7 @@ from signdemo.runtime import I3DRunner, RuntimeOptions, extract_landmarks_parall
 from signdemo.weights import BIGRU, I3D, Bundle, resolve_bundle
 
 if TYPE_CHECKING:
-    from signdemo.landmarks import Landmarks, LandmarkStream
+    from signdemo.landmarks import Landmarks, LandmarkStream, SplicedLandmarkStream
     from signdemo.video import Clip, VideoLimits
 
 log = logging.getLogger(__name__)
@@ -409,17 +409,20 @@ class Recognizer:
         the keypoint answer about the same)."""
         return self.splices_hands and not (BIGRU in models and I3D in models and self.i3d_beside_threads)
 
-    def _landmark_stream(self, models: tuple[str, ...]) -> "LandmarkStream | None":
+    def _landmark_stream(self, models: tuple[str, ...]) -> "LandmarkStream | SplicedLandmarkStream | None":
         """A `LandmarkStream` to feed while the clip decodes, where the keypoint model runs on one graph
-        (`RuntimeOptions.stream_landmarks`); else None. Its rows are used when every decoded frame is
+        (`RuntimeOptions.stream_landmarks`), or a `SplicedLandmarkStream` where the request splices its
+        Hands landmarks (`splices_for`); else None. Its rows are used when every decoded frame is
         to be extracted (the clip's rate at or below the extraction rate, known once it is decoded:
         `recognize_stream` cancels the stream otherwise and extracts the subsampled frames)."""
         if BIGRU not in models or self.bigru is None or not self.runtime.stream_landmarks:
             return None
-        if (self.graphs_per_clip > 1 and not self.splices_hands) or self.splices_for(models):
+        if self.graphs_per_clip > 1 and not self.splices_hands:  # Holistic's chunks: after decoding
             return None
-        from signdemo.landmarks import LandmarkStream
+        from signdemo.landmarks import LandmarkStream, SplicedLandmarkStream
 
+        if self.splices_for(models):
+            return SplicedLandmarkStream(**self._graph_source)
         return LandmarkStream(**self._graph_source)
 
     @property
@@ -481,12 +484,13 @@ class Recognizer:
                     beside.result()
 
     def _stream_models(self, result: ClipResult, clip: "Clip", models: tuple[str, ...], progress: Progress,
-                       t0: float, beside: "Future | None", stream: "LandmarkStream | None") -> Iterator[ClipResult]:
+                       t0: float, beside: "Future | None",
+                       stream: "LandmarkStream | SplicedLandmarkStream | None") -> Iterator[ClipResult]:
         if BIGRU in models and self.bigru is not None:
             progress(0.1, "extracting landmarks")
             t = time.perf_counter()
             if stream is not None:  # begun while decoding; the graph's own time is the stage's
-                result.landmarks = stream.result(clip.source_indices, clip.fps)
+                result.landmarks = stream.result(clip.source_indices, clip.fps, frames=clip.frames)
                 result.timings_ms["landmarks"] = stream.busy_s * 1000
                 result.timings_ms["landmarks_after_decode"] = (time.perf_counter() - t) * 1000
             else:

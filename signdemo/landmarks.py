@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "Landmarks", "HolisticExtractor", "HandsExtractor", "LANDMARK_MODELS", "new_extractor", "GraphPool",
-    "extract_landmarks", "extract_landmarks_spliced", "LandmarkStream", "extract_clip_landmarks",
+    "extract_landmarks", "extract_landmarks_spliced", "SplicedLandmarkStream", "LandmarkStream", "extract_clip_landmarks",
 ]  # fmt: skip
 
 #: The MediaPipe graphs a keypoint model's landmarks can come from (a bundle records its own as
@@ -582,12 +582,9 @@ def extract_landmarks_spliced(
     receives "splice" (the last frame of A's rows; None when the rows are one graph's),
     "frames_a" and "frames_b" (frames each graph processed). Other arguments as `extract_landmarks`.
     """
-    if agree_frames < 1:
-        raise ValueError(f"agree_frames must be at least 1, got {agree_frames}")
-    if not 0 <= tolerance <= 0.1:
-        raise ValueError(f"tolerance must be in [0, 0.1] (normalised image units), got {tolerance}")
     n = len(frames)
     if n < max(min_frames, 2 * overlap + 2):
+        _check_splice_rule(tolerance, agree_frames)
         if report is not None:
             report.update(splice=None, frames_a=n, frames_b=0)
         return extract_landmarks(frames, frame_indices, fps, pool=pool, model=model, **options)
@@ -596,68 +593,159 @@ def extract_landmarks_spliced(
     )
     if indices.shape != (n,):
         raise ValueError(f"frame_indices must have shape ({n},), got {indices.shape}")
-    start_b = (n - overlap) // 2  # B's first frame: A and B then end with about as many frames each
-    rows_a: list[tuple[np.ndarray, np.ndarray]] = []
-    rows_b: list[tuple[np.ndarray, np.ndarray]] = []
-    tracked_b: list[np.ndarray] = []
-    ready = threading.Condition()
-    stop = threading.Event()
-    b_state: dict[str, Any] = {"done": False, "error": None}
+    stream = SplicedLandmarkStream(tolerance=tolerance, agree_frames=agree_frames, overlap=overlap,
+                                   min_frames=min_frames, max_queued=n + 1, pool=pool, model=model,
+                                   **options)  # fmt: skip
+    for frame in frames:
+        stream.put(frame)
+    return stream.result(indices, fps, frames=frames, report=report)
 
-    def run_b() -> None:
+
+def _check_splice_rule(tolerance: float, agree_frames: int) -> None:
+    if agree_frames < 1:
+        raise ValueError(f"agree_frames must be at least 1, got {agree_frames}")
+    if not 0 <= tolerance <= 0.1:
+        raise ValueError(f"tolerance must be in [0, 0.1] (normalised image units), got {tolerance}")
+
+
+class SplicedLandmarkStream:
+    """`extract_landmarks_spliced` fed frame by frame while the clip decodes (`LandmarkStream`'s
+    interface): graph A works on each frame as it comes; once the last frame is in (`result`, with
+    the decoded frames), graph B starts `overlap` frames before the middle, or just after A's
+    position if A is already past it, so that B stays ahead of A. The rule and the result are
+    `extract_landmarks_spliced`'s. Clips shorter than `min_frames` (or 2 * overlap + 2 frames) or
+    with fewer than `min_frames` // 2 frames left after A's position are A's alone.
+    """
+
+    def __init__(self, *, tolerance: float = SPLICE_TOLERANCE, agree_frames: int = SPLICE_AGREE_FRAMES,
+                 overlap: int = 12, min_frames: int = 24, max_queued: int = 256,
+                 pool: GraphPool | None = None, model: str = DEFAULT_LANDMARK_MODEL, **options: Any) -> None:  # fmt: skip
+        _check_splice_rule(tolerance, agree_frames)
+        self.tolerance, self.agree_frames, self.overlap, self.min_frames = tolerance, agree_frames, overlap, min_frames
+        self._source = (pool, model, options)  # where the graphs come from (`_open_graph`)
+        self._queue: queue.Queue = queue.Queue(max(1, max_queued))
+        self._rows_a: list[tuple[np.ndarray, np.ndarray]] = []
+        self._rows_b: list[tuple[np.ndarray, np.ndarray]] = []
+        self._tracked_b: list[np.ndarray] = []
+        self._ready = threading.Condition()
+        self._start_b: int | None = None  # B's first frame, once known (None: no B yet)
+        self._b_done = False
+        self._b_error: BaseException | None = None
+        self._stop_b = threading.Event()
+        self._error: BaseException | None = None
+        self._cancelled = False
+        self._splice: int | None = None
+        self._image_size: tuple[int, int] | None = None
+        self._t0: float | None = None
+        self.busy_s = 0.0  # from A's first frame to the last row (s)
+        self._thread = threading.Thread(target=self._run_a, name="landmarks-splice-a", daemon=True)
+        self._thread.start()
+
+    def put(self, frame: np.ndarray, *_: object) -> None:
+        """Queue the clip's next frame ((H, W, 3) uint8 BGR, unmirrored); extra arguments are ignored."""
+        if self._image_size is None:
+            self._image_size = (int(frame.shape[1]), int(frame.shape[0]))
+            self._t0 = time.perf_counter()
+        self._queue.put(frame)
+
+    def _agreed_at(self, t: int, tracked: np.ndarray, agreed: int) -> int:
+        """A's consecutive agreements with B after A's frame t (0 where B has no row of t)."""
+        with self._ready:
+            start_b = self._start_b
+            if start_b is None or t < start_b:
+                return 0
+            self._ready.wait_for(lambda: len(self._tracked_b) > t - start_b or self._b_done)
+            theirs = self._tracked_b[t - start_b] if len(self._tracked_b) > t - start_b else None
+        if theirs is None or not _tracked_agree(tracked, theirs, self.tolerance):
+            return 0
+        return agreed + 1
+
+    def _run_a(self) -> None:
+        agreed = 0
         try:
-            with _open_graph(pool, model, options) as extractor:
-                for frame in frames[start_b:]:
-                    if stop.is_set():
+            with _open_graph(*self._source) as extractor:
+                while (frame := self._queue.get()) is not None:
+                    if self._cancelled or self._error is not None or self._splice is not None:
+                        continue  # drained, so that a blocked `put` returns
+                    self._rows_a.append(extractor.process(frame))
+                    t = len(self._rows_a) - 1
+                    agreed = self._agreed_at(t, extractor.tracked, agreed)
+                    if agreed >= self.agree_frames:
+                        self._splice = t
+        except BaseException as exc:  # noqa: BLE001 - re-raised by `result` on the caller's thread
+            self._error = exc
+            while self._queue.get() is not None:  # keep draining until the end marker
+                pass
+
+    def _run_b(self, frames: np.ndarray) -> None:
+        try:
+            with _open_graph(*self._source) as extractor:
+                for frame in frames:
+                    if self._stop_b.is_set():
                         break
                     row = extractor.process(frame)
-                    with ready:
-                        rows_b.append(row)
-                        tracked_b.append(extractor.tracked)
-                        ready.notify_all()
-        except BaseException as exc:  # noqa: BLE001 - A's rows stand without B; see below
-            b_state["error"] = exc
+                    with self._ready:
+                        self._rows_b.append(row)
+                        self._tracked_b.append(extractor.tracked)
+                        self._ready.notify_all()
+        except BaseException as exc:  # noqa: BLE001 - A's rows stand without B; see `result`
+            self._b_error = exc
         finally:
-            with ready:
-                b_state["done"] = True
-                ready.notify_all()
+            with self._ready:
+                self._b_done = True
+                self._ready.notify_all()
 
-    start = time.perf_counter()
-    thread = threading.Thread(target=run_b, name="landmarks-splice", daemon=True)
-    thread.start()
-    splice = None
-    agreed = 0  # consecutive frames so far on which A and B agree
-    try:
-        with _open_graph(pool, model, options) as extractor:
-            for t in range(n):
-                rows_a.append(extractor.process(frames[t]))
-                if t < start_b:
-                    continue
-                with ready:  # B is normally ahead (it started later in the clip, at the same pace)
-                    ready.wait_for(lambda: len(tracked_b) > t - start_b or b_state["done"])
-                    theirs = tracked_b[t - start_b] if len(tracked_b) > t - start_b else None
-                agreed = agreed + 1 if theirs is not None and _tracked_agree(extractor.tracked, theirs, tolerance) else 0
-                if agreed >= agree_frames:
-                    splice = t
-                    break
-    finally:
-        if splice is None:
-            stop.set()  # A has every row (or failed): B's are not needed
-        thread.join()
-    if b_state["error"] is not None:
-        if splice is not None:
-            raise b_state["error"]
-        logger.warning("the second landmark graph failed (%s: %s); the rows are the first graph's alone",
-                       type(b_state["error"]).__name__, b_state["error"])  # fmt: skip
-    rows = rows_a if splice is None else rows_a + rows_b[splice + 1 - start_b:]
-    if report is not None:
-        report.update(splice=splice, frames_a=len(rows_a), frames_b=len(rows_b))
-    logger.debug("spliced landmarks: %d frames in %.2f s, splice after frame %s (A %d frames, B %d)",
-                 n, time.perf_counter() - start, splice, len(rows_a), len(rows_b))  # fmt: skip
-    height, width = frames[0].shape[:2]
-    points = np.stack([p for p, _ in rows])  # (T, 75, 3)
-    present = np.stack([q for _, q in rows])  # (T, 3)
-    return Landmarks(points, present, indices, fps, (width, height))
+    def result(self, frame_indices: np.ndarray, fps: float, *, frames: np.ndarray,
+               report: dict | None = None) -> Landmarks:  # fmt: skip
+        """The spliced landmarks once every frame given is processed: one row per frame of `frames`
+        (the clip's decoded frames, the ones given to `put`), with these (T,) source-video indices and
+        rate. `report`: as `extract_landmarks_spliced`'s. Raises what graph A raised."""
+        n = len(frames)
+        b_thread = None
+        with self._ready:
+            start_b = max((n - self.overlap) // 2, len(self._rows_a) + 1)
+            if n >= max(self.min_frames, 2 * self.overlap + 2) and n - start_b >= self.min_frames // 2:
+                self._start_b = start_b
+                b_thread = threading.Thread(target=self._run_b, args=(frames[start_b:],),
+                                            name="landmarks-splice-b", daemon=True)  # fmt: skip
+        if b_thread is not None:
+            b_thread.start()
+        else:
+            self._b_done = True
+        self._queue.put(None)
+        self._thread.join()
+        if self._splice is None:
+            self._stop_b.set()  # A has every row (or failed): B's are not needed
+        if b_thread is not None:
+            b_thread.join()
+        if self._error is not None:
+            raise self._error
+        splice = self._splice
+        if self._b_error is not None:
+            if splice is not None:
+                raise self._b_error
+            logger.warning("the second landmark graph failed (%s: %s); the rows are the first graph's alone",
+                           type(self._b_error).__name__, self._b_error)  # fmt: skip
+        rows = self._rows_a if splice is None else self._rows_a + self._rows_b[splice + 1 - self._start_b:]
+        indices = np.asarray(frame_indices, dtype=np.int64)
+        if len(indices) != len(rows) or not rows:
+            raise ValueError(f"the stream has {len(rows)} rows, {len(indices)} indices given")
+        self.busy_s = time.perf_counter() - (self._t0 or time.perf_counter())
+        if report is not None:
+            report.update(splice=splice, frames_a=len(self._rows_a), frames_b=len(self._rows_b))
+        logger.debug("spliced landmarks: %d frames in %.2f s, splice after frame %s (A %d frames, B %d)",
+                     n, self.busy_s, splice, len(self._rows_a), len(self._rows_b))  # fmt: skip
+        points = np.stack([p for p, _ in rows])  # (T, 75, 3)
+        present = np.stack([q for _, q in rows])  # (T, 3)
+        return Landmarks(points, present, indices, fps, self._image_size)
+
+    def cancel(self) -> None:
+        """Stop processing and hand the graphs back (idempotent; waits for the frames in progress)."""
+        self._cancelled = True
+        self._stop_b.set()
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
 
 
 class LandmarkStream:
@@ -703,9 +791,11 @@ class LandmarkStream:
             while self._queue.get() is not None:  # keep draining until the end marker
                 pass
 
-    def result(self, frame_indices: np.ndarray, fps: float) -> Landmarks:
+    def result(self, frame_indices: np.ndarray, fps: float, *, frames: np.ndarray | None = None) -> Landmarks:
         """The landmarks once every frame given is processed: one row per frame, with these (T,)
-        source-video indices and rate (rows per second). Raises what the graph raised."""
+        source-video indices and rate (rows per second). Raises what the graph raised. `frames` is
+        not needed here (the rows are those of the frames given to `put`); it is accepted so that
+        either stream can be used alike (`SplicedLandmarkStream.result` needs them)."""
         self._queue.put(None)
         self._thread.join()
         if self._error is not None:

@@ -130,9 +130,12 @@ def test_with_one_landmark_graph_the_i3d_starts_beside_the_landmarks(bundles):
 
 
 def test_hands_landmarks_are_spliced_only_where_no_i3d_runs_beside_them(bundles):
-    """Two spliced graphs use both cores: a keypoint-only request (or the I3D off or after) splices;
-    a request for both models runs one graph, fed while decoding, with the I3D beside it. The
-    keypoint answers of both flows agree (the same top-5, probabilities close)."""
+    """Two spliced graphs use both cores: a keypoint-only request (or the I3D off or after) splices,
+    its first graph fed while decoding; a request for both models runs one graph, fed while
+    decoding, with the I3D beside it. The keypoint answers of both flows agree (the same top-5,
+    probabilities close), and a clip given decoded is spliced after decoding."""
+    from signdemo.landmarks import LandmarkStream, SplicedLandmarkStream
+
     import os
 
     clip_path = need_shared("data", "wlasl_clips", "04434.mp4")  # spliced at frame ~44 of 73
@@ -142,22 +145,26 @@ def test_hands_landmarks_are_spliced_only_where_no_i3d_runs_beside_them(bundles)
     rec = Recognizer(bigru, i3d, extraction_fps=None)
     assert rec.splices_hands and rec.i3d_beside_threads == max(1, (os.cpu_count() or 2) - 1)
     assert rec.splices_for((BIGRU,)) and not rec.splices_for((BIGRU, I3D))
-    assert rec._landmark_stream((BIGRU,)) is None
-    stream = rec._landmark_stream((BIGRU, I3D))
-    assert stream is not None
-    stream.cancel()  # its graph back to the pool
+    for models, kind in (((BIGRU,), SplicedLandmarkStream), ((BIGRU, I3D), LandmarkStream)):
+        stream = rec._landmark_stream(models)
+        assert type(stream) is kind
+        stream.cancel()  # its graphs back to the pool
     after = Recognizer(bigru, i3d, extraction_fps=None, runtime=RuntimeOptions(i3d_beside_landmarks=False))
     assert after.splices_for((BIGRU, I3D)) and after.i3d_beside_threads is None
     assert Recognizer(bigru, None, extraction_fps=None).splices_for((BIGRU, I3D))  # no I3D loaded
     calls = []
     real = rec.extract
     rec.extract = lambda clip, **kw: calls.append(kw) or real(clip, **kw)
-    keypoint_only = rec.recognize(clip_path, models=(BIGRU,))
-    assert calls == [{"splice": True}] and rec.graphs.created == 2 and keypoint_only.i3d is None
-    both = rec.recognize(clip_path)  # streamed through one graph: `extract` not called
-    assert calls == [{"splice": True}] and "landmarks_after_decode" in both.timings_ms and both.i3d is not None
-    assert keypoint_only.bigru.labels == both.bigru.labels
-    assert np.abs(keypoint_only.bigru.scores - both.bigru.scores).max() < 0.01
+    keypoint_only = rec.recognize(clip_path, models=(BIGRU,))  # streamed, spliced: `extract` not called
+    assert calls == [] and rec.graphs.created == 2 and keypoint_only.i3d is None
+    assert "landmarks_after_decode" in keypoint_only.timings_ms
+    both = rec.recognize(clip_path)  # streamed through one graph
+    assert calls == [] and "landmarks_after_decode" in both.timings_ms and both.i3d is not None
+    given = rec.recognize(clip_path, models=(BIGRU,), clip=read_clip(clip_path))  # decoded: spliced after
+    assert calls == [{"splice": True}]
+    for other in (both, given):
+        assert keypoint_only.bigru.labels == other.bigru.labels
+        assert np.abs(keypoint_only.bigru.scores - other.bigru.scores).max() < 0.01
 
 
 def test_one_graph_landmarks_run_while_the_clip_decodes(bundles, monkeypatch):
@@ -177,8 +184,7 @@ def test_one_graph_landmarks_run_while_the_clip_decodes(bundles, monkeypatch):
     streaming = Recognizer(bigru, i3d, extraction_fps=None, runtime=RuntimeOptions(splice_hands=False))
     plain = Recognizer(bigru, i3d, extraction_fps=None, runtime=RuntimeOptions(stream_landmarks=False, splice_hands=False))
     assert streaming._landmark_stream((BIGRU, I3D)) is not None
-    spliced = Recognizer(bigru, i3d, extraction_fps=None)  # keypoint only: two graphs, after decoding
-    for rec, models in ((plain, (BIGRU, I3D)), (streaming, (I3D,)), (spliced, (BIGRU,)), (Recognizer(load_bundle(bundles / "bigru"), i3d), (BIGRU,)),
+    for rec, models in ((plain, (BIGRU, I3D)), (streaming, (I3D,)), (Recognizer(load_bundle(bundles / "bigru"), i3d), (BIGRU,)),
                         (Recognizer(bigru, i3d, runtime=RuntimeOptions.reference()), (BIGRU,))):  # fmt: skip
         assert rec._landmark_stream(models) is None
 
