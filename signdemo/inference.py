@@ -464,7 +464,8 @@ class Recognizer:
         stream = None if clip is not None else self._landmark_stream(models)
         beside = None  # the I3D, started once decoded on the cores the landmark graph leaves
         try:
-            clip = clip or read_clip(path, self.limits, mirror=mirror, on_frame=stream.put if stream else None)
+            clip = clip or read_clip(path, self.limits, mirror=mirror, on_frame=stream.put if stream else None,
+                                     on_start=stream.expect if stream else None)  # fmt: skip
             result.clip = clip
             result.info = clip.info
             result.warnings += clip.warnings  # about the input itself (truncated, very short, ...)

@@ -580,13 +580,14 @@ def extract_landmarks_spliced(
 
     Clips shorter than `min_frames` (or 2 * overlap + 2) run on one graph. `report`, when given,
     receives "splice" (the last frame of A's rows; None when the rows are one graph's),
-    "frames_a" and "frames_b" (frames each graph processed). Other arguments as `extract_landmarks`.
+    "frames_a" and "frames_b" (frames each graph processed) and "start_b" (B's first frame, None
+    without B). Other arguments as `extract_landmarks`.
     """
     n = len(frames)
     if n < max(min_frames, 2 * overlap + 2):
         _check_splice_rule(tolerance, agree_frames)
         if report is not None:
-            report.update(splice=None, frames_a=n, frames_b=0)
+            report.update(splice=None, frames_a=n, frames_b=0, start_b=None)
         return extract_landmarks(frames, frame_indices, fps, pool=pool, model=model, **options)
     indices = (
         np.arange(n, dtype=np.int64) if frame_indices is None else np.asarray(frame_indices, dtype=np.int64)
@@ -594,8 +595,8 @@ def extract_landmarks_spliced(
     if indices.shape != (n,):
         raise ValueError(f"frame_indices must have shape ({n},), got {indices.shape}")
     stream = SplicedLandmarkStream(tolerance=tolerance, agree_frames=agree_frames, overlap=overlap,
-                                   min_frames=min_frames, max_queued=n + 1, pool=pool, model=model,
-                                   **options)  # fmt: skip
+                                   min_frames=min_frames, max_queued=n + 1, expected_frames=n, pool=pool,
+                                   model=model, **options)  # fmt: skip
     for frame in frames:
         stream.put(frame)
     return stream.result(indices, fps, frames=frames, report=report)
@@ -610,25 +611,33 @@ def _check_splice_rule(tolerance: float, agree_frames: int) -> None:
 
 class SplicedLandmarkStream:
     """`extract_landmarks_spliced` fed frame by frame while the clip decodes (`LandmarkStream`'s
-    interface): graph A works on each frame as it comes; once the last frame is in (`result`, with
-    the decoded frames), graph B starts `overlap` frames before the middle, or just after A's
-    position if A is already past it, so that B stays ahead of A. The rule and the result are
-    `extract_landmarks_spliced`'s. Clips shorter than `min_frames` (or 2 * overlap + 2 frames) or
-    with fewer than `min_frames` // 2 frames left after A's position are A's alone.
+    interface). Graph A works on each frame as it comes. Graph B starts `overlap` frames before the
+    middle: while the clip is still decoding when `expected_frames` (the header's frame count, as
+    `video.read_clip` will keep them) says where the middle is, else once the last frame is in
+    (`result`); in both cases only where A is not past that frame yet (else just after A's
+    position), so that B stays ahead of A. The rule and the result are `extract_landmarks_spliced`'s
+    whatever B's first frame: an expected count that turns out wrong only moves where the work is
+    shared. Clips shorter than `min_frames` (or 2 * overlap + 2 frames), or with fewer than
+    `min_frames` // 2 frames left after B's first frame, are A's alone.
     """
 
     def __init__(self, *, tolerance: float = SPLICE_TOLERANCE, agree_frames: int = SPLICE_AGREE_FRAMES,
                  overlap: int = 12, min_frames: int = 24, max_queued: int = 256,
-                 pool: GraphPool | None = None, model: str = DEFAULT_LANDMARK_MODEL, **options: Any) -> None:  # fmt: skip
+                 expected_frames: int | None = None, pool: GraphPool | None = None,
+                 model: str = DEFAULT_LANDMARK_MODEL, **options: Any) -> None:  # fmt: skip
         _check_splice_rule(tolerance, agree_frames)
         self.tolerance, self.agree_frames, self.overlap, self.min_frames = tolerance, agree_frames, overlap, min_frames
         self._source = (pool, model, options)  # where the graphs come from (`_open_graph`)
         self._queue: queue.Queue = queue.Queue(max(1, max_queued))
+        self._queue_b: queue.Queue = queue.Queue()  # B's frames: unbounded, so that `put` never waits on B
+        self._put = 0  # frames given so far
+        self._planned_b: int | None = None  # B's first frame while decoding (`expect`)
         self._rows_a: list[tuple[np.ndarray, np.ndarray]] = []
         self._rows_b: list[tuple[np.ndarray, np.ndarray]] = []
         self._tracked_b: list[np.ndarray] = []
         self._ready = threading.Condition()
-        self._start_b: int | None = None  # B's first frame, once known (None: no B yet)
+        self._start_b: int | None = None  # B's first frame, once B is started (None: no B yet)
+        self._b_thread: threading.Thread | None = None
         self._b_done = False
         self._b_error: BaseException | None = None
         self._stop_b = threading.Event()
@@ -640,13 +649,51 @@ class SplicedLandmarkStream:
         self.busy_s = 0.0  # from A's first frame to the last row (s)
         self._thread = threading.Thread(target=self._run_a, name="landmarks-splice-a", daemon=True)
         self._thread.start()
+        self.expect(expected_frames)
+
+    def _first_b(self, n: int) -> int | None:
+        """B's first frame on a clip of n frames, or None where the clip is A's alone."""
+        start_b = (n - self.overlap) // 2
+        if n < max(self.min_frames, 2 * self.overlap + 2) or n - start_b < self.min_frames // 2:
+            return None
+        return start_b
+
+    def expect(self, frames: int | None) -> None:
+        """Plan B's first frame for a clip of about this many frames (`video.read_clip`'s
+        `on_start`), before the first `put`; None: unknown (B then starts once every frame is in)."""
+        if self._put or self._b_thread is not None:
+            raise RuntimeError("expect() must come before the first frame")
+        if frames is not None and frames < 0:
+            raise ValueError(f"frames must be >= 0 or None, got {frames}")
+        self._planned_b = None if frames is None else self._first_b(frames)
+
+    @property
+    def start_b(self) -> int | None:
+        """B's first frame (None: B was not started)."""
+        return self._start_b
 
     def put(self, frame: np.ndarray, *_: object) -> None:
         """Queue the clip's next frame ((H, W, 3) uint8 BGR, unmirrored); extra arguments are ignored."""
         if self._image_size is None:
             self._image_size = (int(frame.shape[1]), int(frame.shape[0]))
             self._t0 = time.perf_counter()
+        if self._planned_b is not None and self._put == self._planned_b and self._b_thread is None:
+            self._start_b_at(self._put)
+        if self._b_thread is not None:
+            self._queue_b.put(frame)  # before A's: B holds every frame A can ask it about
         self._queue.put(frame)
+        self._put += 1
+
+    def _start_b_at(self, start_b: int) -> None:
+        """Start graph B on the frames from `start_b` (the next frame `put` gives), unless A is
+        there already (B would then be behind A and of no use)."""
+        with self._ready:
+            if self._cancelled or len(self._rows_a) >= start_b:
+                self._planned_b = None
+                return
+            self._start_b = start_b
+        self._b_thread = threading.Thread(target=self._run_b, name="landmarks-splice-b", daemon=True)
+        self._b_thread.start()
 
     def _agreed_at(self, t: int, tracked: np.ndarray, agreed: int) -> int:
         """A's consecutive agreements with B after A's frame t (0 where B has no row of t)."""
@@ -667,8 +714,10 @@ class SplicedLandmarkStream:
                 while (frame := self._queue.get()) is not None:
                     if self._cancelled or self._error is not None or self._splice is not None:
                         continue  # drained, so that a blocked `put` returns
-                    self._rows_a.append(extractor.process(frame))
-                    t = len(self._rows_a) - 1
+                    row = extractor.process(frame)
+                    with self._ready:
+                        self._rows_a.append(row)
+                        t = len(self._rows_a) - 1
                     agreed = self._agreed_at(t, extractor.tracked, agreed)
                     if agreed >= self.agree_frames:
                         self._splice = t
@@ -677,10 +726,10 @@ class SplicedLandmarkStream:
             while self._queue.get() is not None:  # keep draining until the end marker
                 pass
 
-    def _run_b(self, frames: np.ndarray) -> None:
+    def _run_b(self) -> None:
         try:
             with _open_graph(*self._source) as extractor:
-                for frame in frames:
+                while (frame := self._queue_b.get()) is not None:
                     if self._stop_b.is_set():
                         break
                     row = extractor.process(frame)
@@ -699,25 +748,30 @@ class SplicedLandmarkStream:
                report: dict | None = None) -> Landmarks:  # fmt: skip
         """The spliced landmarks once every frame given is processed: one row per frame of `frames`
         (the clip's decoded frames, the ones given to `put`), with these (T,) source-video indices and
-        rate. `report`: as `extract_landmarks_spliced`'s. Raises what graph A raised."""
+        rate. `report`: as `extract_landmarks_spliced`'s, with "start_b" (B's first frame, None
+        without B). Raises what graph A raised."""
         n = len(frames)
-        b_thread = None
-        with self._ready:
-            start_b = max((n - self.overlap) // 2, len(self._rows_a) + 1)
-            if n >= max(self.min_frames, 2 * self.overlap + 2) and n - start_b >= self.min_frames // 2:
-                self._start_b = start_b
-                b_thread = threading.Thread(target=self._run_b, args=(frames[start_b:],),
-                                            name="landmarks-splice-b", daemon=True)  # fmt: skip
-        if b_thread is not None:
-            b_thread.start()
-        else:
-            self._b_done = True
+        if n != self._put:
+            raise ValueError(f"{self._put} frames were given to the stream, the clip has {n}")
+        if self._b_thread is None:  # not started while decoding: from the clip's real middle
+            start_b = self._first_b(n)
+            if start_b is not None:
+                with self._ready:
+                    start_b = max(start_b, len(self._rows_a) + 1)
+                if n - start_b >= self.min_frames // 2:
+                    self._start_b_at(start_b)
+                    if self._b_thread is not None:
+                        for frame in frames[start_b:]:
+                            self._queue_b.put(frame)
+        self._queue_b.put(None)
         self._queue.put(None)
         self._thread.join()
         if self._splice is None:
             self._stop_b.set()  # A has every row (or failed): B's are not needed
-        if b_thread is not None:
-            b_thread.join()
+        if self._b_thread is not None:
+            self._b_thread.join()
+        else:
+            self._b_done = True
         if self._error is not None:
             raise self._error
         splice = self._splice
@@ -732,17 +786,21 @@ class SplicedLandmarkStream:
             raise ValueError(f"the stream has {len(rows)} rows, {len(indices)} indices given")
         self.busy_s = time.perf_counter() - (self._t0 or time.perf_counter())
         if report is not None:
-            report.update(splice=splice, frames_a=len(self._rows_a), frames_b=len(self._rows_b))
-        logger.debug("spliced landmarks: %d frames in %.2f s, splice after frame %s (A %d frames, B %d)",
-                     n, self.busy_s, splice, len(self._rows_a), len(self._rows_b))  # fmt: skip
+            report.update(splice=splice, frames_a=len(self._rows_a), frames_b=len(self._rows_b), start_b=self._start_b)
+        logger.debug("spliced landmarks: %d frames in %.2f s, splice after frame %s (A %d frames, B %d from %s)",
+                     n, self.busy_s, splice, len(self._rows_a), len(self._rows_b), self._start_b)  # fmt: skip
         points = np.stack([p for p, _ in rows])  # (T, 75, 3)
         present = np.stack([q for _, q in rows])  # (T, 3)
         return Landmarks(points, present, indices, fps, self._image_size)
 
     def cancel(self) -> None:
         """Stop processing and hand the graphs back (idempotent; waits for the frames in progress)."""
-        self._cancelled = True
+        with self._ready:
+            self._cancelled = True
         self._stop_b.set()
+        if self._b_thread is not None and self._b_thread.is_alive():
+            self._queue_b.put(None)
+            self._b_thread.join()
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
@@ -770,6 +828,12 @@ class LandmarkStream:
         self._source = (pool, model, options)  # where its graph comes from (`_open_graph`)
         self._thread = threading.Thread(target=self._run, name="landmark-stream", daemon=True)
         self._thread.start()
+
+    def expect(self, frames: int | None) -> None:
+        """`video.read_clip`'s `on_start`, as `SplicedLandmarkStream.expect`: one graph has nothing
+        to plan, so this only checks the value."""
+        if frames is not None and frames < 0:
+            raise ValueError(f"frames must be >= 0 or None, got {frames}")
 
     def put(self, frame: np.ndarray, *_: object) -> None:
         """Queue the clip's next frame ((H, W, 3) uint8 BGR, unmirrored); extra arguments are ignored."""

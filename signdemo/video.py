@@ -319,7 +319,8 @@ def _frame_time(cap: cv2.VideoCapture, index: int, fps: float) -> float:
 
 
 def read_clip(path: str | os.PathLike, limits: VideoLimits = VideoLimits(), mirror: bool = False,
-              on_frame: Callable[[np.ndarray, int], None] | None = None) -> Clip:
+              on_frame: Callable[[np.ndarray, int], None] | None = None,
+              on_start: Callable[[int | None], None] | None = None) -> Clip:
     """Decode a clip into a `Clip` of (T, H, W, 3) uint8 BGR frames, enforcing `limits`.
 
     Metadata caps (duration, frame count, pixel count) are checked before decoding; while
@@ -330,7 +331,10 @@ def read_clip(path: str | os.PathLike, limits: VideoLimits = VideoLimits(), mirr
     above `max_fps` are decimated by presentation time. `on_frame(frame, source_index)` is called
     with each kept frame ((H, W, 3), as it will be in the clip) as soon as it is decoded, e.g. to
     extract landmarks while the rest is still decoding (`landmarks.LandmarkStream.put`); the frame
-    is the caller's to keep (the clip holds a copy).
+    is the caller's to keep (the clip holds a copy). `on_start(n)` is called once the header is
+    read and checked, before the first frame, with the number of frames decoding will probably
+    keep (from the header's frame count and rate; None when the header has no frame count), e.g. to
+    plan work on the second half of the clip while it decodes (`landmarks.SplicedLandmarkStream`).
 
     Raises UnreadableVideoError, NoFramesError, VideoTooLongError, VideoTooLargeError.
     """
@@ -339,6 +343,8 @@ def read_clip(path: str | os.PathLike, limits: VideoLimits = VideoLimits(), mirr
     try:
         info = _info(cap, path)
         _check_metadata(info, limits)
+        if on_start is not None:
+            on_start(_expected_frames(info, limits) if info.frame_count is not None else None)
         decoded = _decode(cap, info, limits, mirror, on_frame)
     finally:
         cap.release()

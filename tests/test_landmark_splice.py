@@ -11,7 +11,7 @@ import pytest
 from _paths import need_shared
 
 from signdemo import schema
-from signdemo.landmarks import extract_landmarks, extract_landmarks_spliced
+from signdemo.landmarks import SplicedLandmarkStream, extract_landmarks, extract_landmarks_spliced
 from signdemo.video import read_clip
 
 
@@ -70,7 +70,7 @@ def test_the_splice_is_after_agree_frames_agreeing_frames_and_takes_b_from_there
     report = {}
     got = extract_landmarks_spliced(_frames(50), fps=30.0, tolerance=1e-3, agree_frames=agree, report=report,
                                     pool=pool)  # fmt: skip
-    assert report == {"splice": expect_splice, "frames_a": expect_splice + 1, "frames_b": 50 - 19}
+    assert report == {"splice": expect_splice, "frames_a": expect_splice + 1, "frames_b": 50 - 19, "start_b": 19}
     # every row, in order, of the right frame (B's within the tolerance of A's)
     assert np.allclose(got.points[:, 0, 0], np.arange(50) / 100.0, rtol=0, atol=1e-3)
     assert len(got) == 50 and got.present[:, 1:].all() and np.array_equal(got.frame_indices, np.arange(50))
@@ -88,7 +88,7 @@ def test_a_short_clip_runs_on_one_graph_and_bad_settings_are_refused():
     pool = _ScriptedPool(offset=0.0, converge_after=0)
     report = {}
     extract_landmarks_spliced(_frames(20), report=report, pool=pool)
-    assert report == {"splice": None, "frames_a": 20, "frames_b": 0} and len(pool.made) == 1
+    assert report == {"splice": None, "frames_a": 20, "frames_b": 0, "start_b": None} and len(pool.made) == 1
     with pytest.raises(ValueError, match="tolerance"):
         extract_landmarks_spliced(_frames(50), tolerance=0.5, pool=pool)
     with pytest.raises(ValueError, match="agree_frames"):
@@ -101,6 +101,57 @@ def test_a_failing_second_graph_leaves_the_first_graphs_rows_with_a_warning(capl
         got = extract_landmarks_spliced(_frames(50), pool=pool)
     assert np.allclose(got.points[:, 0, 0], np.arange(50) / 100.0)
     assert "second landmark graph failed (RuntimeError: graph failed)" in caplog.text
+
+
+def _fed(stream: SplicedLandmarkStream, frames: np.ndarray, starts: dict) -> None:
+    """Put the frames one by one as a decoder does, noting B's first frame after each put."""
+    for i, frame in enumerate(frames):
+        stream.put(frame, i)
+        starts[i] = stream.start_b
+
+
+def test_fed_while_decoding_the_second_graph_starts_at_the_middle_of_the_expected_clip():
+    pool = _ScriptedPool(offset=0.05, converge_after=5)
+    stream = SplicedLandmarkStream(pool=pool, expected_frames=50)
+    starts, report = {}, {}
+    _fed(stream, _frames(50), starts)
+    assert starts[18] is None and starts[19] == 19  # B began with frame 19, 31 frames before the clip's end
+    got = stream.result(np.arange(50), 30.0, frames=_frames(50), report=report)
+    assert report == {"splice": 26, "frames_a": 27, "frames_b": 31, "start_b": 19}
+    assert np.allclose(got.points[:, 0, 0], np.arange(50) / 100.0, rtol=0, atol=1e-3)
+    assert [g.first for g in pool.made] == [0, 19]
+
+
+@pytest.mark.parametrize("expected", [30, 200, None])
+def test_a_wrong_or_missing_frame_count_only_moves_where_the_second_graph_starts(expected):
+    """A header that lies (30 or 200 frames for 50) or says nothing: the rows are still every frame's,
+    within the tolerance of one graph's; B starts where the count put the middle, or once every frame
+    is in (then after A's position, or not at all where A is near the end)."""
+    pool = _ScriptedPool(offset=0.05, converge_after=5)
+    stream = SplicedLandmarkStream(pool=pool, expected_frames=expected)
+    starts, report = {}, {}
+    _fed(stream, _frames(50), starts)
+    got = stream.result(np.arange(50), 30.0, frames=_frames(50), report=report)
+    assert np.allclose(got.points[:, 0, 0], np.arange(50) / 100.0, rtol=0, atol=1e-3) and len(got) == 50
+    if expected == 30:
+        assert starts[9] == 9 and report["start_b"] == 9  # (30 - 12) // 2
+    else:
+        assert all(v is None for v in starts.values())  # nothing started while the frames came in
+        assert report["start_b"] is None or report["start_b"] >= 19
+    if report["splice"] is None:
+        assert report["frames_a"] == 50
+
+
+def test_the_stream_refuses_a_late_plan_and_a_clip_of_other_frames():
+    pool = _ScriptedPool(offset=0.0, converge_after=0)
+    stream = SplicedLandmarkStream(pool=pool)
+    stream.put(_frames(1)[0])
+    with pytest.raises(RuntimeError, match="before the first frame"):
+        stream.expect(50)
+    with pytest.raises(ValueError, match="1 frames were given to the stream, the clip has 2"):
+        stream.result(np.arange(2), 30.0, frames=_frames(2))
+    stream.cancel()
+    assert not stream._thread.is_alive()
 
 
 # ------------------------------------------------------------------ real MediaPipe Hands
@@ -141,3 +192,19 @@ def test_tolerance_zero_gives_exactly_one_graphs_rows():
                                         tolerance=0.0, report=report)  # fmt: skip
     assert report["splice"] is not None  # bit-identical tracking after a frame without hands
     assert np.array_equal(spliced.points, one.points) and np.array_equal(spliced.present, one.present)
+
+
+@pytest.mark.slow
+def test_hands_fed_while_decoding_give_the_rows_of_the_splice_after_decoding():
+    """The app's keypoint-only flow: graph A fed by the decoder, B started from the header's frame
+    count while the clip still decodes; the rows are those of the same splice run on the decoded clip."""
+    path = need_shared("data", "wlasl_clips", "04434.mp4")
+    stream = SplicedLandmarkStream(model="hands")
+    clip = read_clip(path, on_frame=stream.put, on_start=stream.expect)
+    start = stream.start_b
+    report_stream, report_after = {}, {}
+    streamed = stream.result(clip.source_indices, clip.fps, frames=clip.frames, report=report_stream)
+    after = extract_landmarks_spliced(clip.frames, clip.source_indices, clip.fps, model="hands", report=report_after)
+    assert start == (len(clip) - 12) // 2  # begun before `result`, i.e. while decoding
+    assert report_stream == report_after and report_stream["splice"] is not None
+    assert np.array_equal(streamed.points, after.points) and np.array_equal(streamed.present, after.present)
