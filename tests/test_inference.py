@@ -131,9 +131,10 @@ def test_with_one_landmark_graph_the_i3d_starts_beside_the_landmarks(bundles):
 
 def test_hands_landmarks_are_spliced_only_where_no_i3d_runs_beside_them(bundles):
     """Two spliced graphs use both cores: a keypoint-only request (or the I3D off or after) splices,
-    both graphs fed while decoding (the second from the middle the header's frame count gives); a request for both models runs one graph, fed while
-    decoding, with the I3D beside it. The keypoint answers of both flows agree (the same top-5,
-    probabilities close), and a clip given decoded is spliced after decoding."""
+    both graphs fed while decoding (the second from the middle the header's frame count gives); a
+    request for both models runs one graph, fed while decoding, with the I3D beside it. The keypoint
+    answers of both flows agree (the same top-5, probabilities close), and a clip given decoded is
+    spliced after decoding."""
     from signdemo.landmarks import LandmarkStream, SplicedLandmarkStream
 
     import os
