@@ -82,6 +82,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--splice-check", action="store_true",
                    help="compare the keypoint model's answers from one landmark graph and from two spliced "
                         "graphs (the app's rule) on each clip, and exit")  # fmt: skip
+    p.add_argument("--stream-check", type=int, default=0, metavar="ROUNDS",
+                   help="time the keypoint model asked alone with its landmarks fed while decoding (the app's "
+                        "flow) and extracted after decoding, alternating, ROUNDS times per clip, and exit")  # fmt: skip
     p.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"),
                    help="print a Markdown before/after table of two --json outputs and exit")  # fmt: skip
     return p
@@ -635,12 +638,69 @@ def splice_markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def stream_check(args) -> dict:
+    """The keypoint model asked alone (`Recognizer.recognize(path, models=(BIGRU,))`, the bench's
+    "keypoint model alone" stage) with its landmarks fed while the clip decodes (what the app runs)
+    and extracted after decoding (`RuntimeOptions(stream_landmarks=False)`), the two alternating on
+    the same clips in one process, `--stream-check` rounds each (the order swapped every round), so
+    that a gain smaller than the host's spread between runs still shows: per flow the median and the
+    minimum time, the median decode time, and whether every clip got the same top-5 from both."""
+    import statistics
+
+    from signdemo.inference import Recognizer
+    from signdemo.weights import BIGRU
+
+    if args.stream_check < 1:
+        raise SystemExit("--stream-check needs at least 1 round")
+    clips = _bench_clips(args, Path(tempfile.mkdtemp(prefix="signdemo-stream-")))
+    extra = {"landmark_model": args.landmark_model} if args.landmark_model else {}
+    streamed = Recognizer.from_defaults(bigru=args.bigru, models=(BIGRU,), **extra)
+    runtime = dataclasses.replace(streamed.runtime, stream_landmarks=False)
+    after = Recognizer.from_defaults(bigru=args.bigru, models=(BIGRU,), runtime=runtime, **extra)
+    flows = {"streamed": streamed, "after_decoding": after}
+    for rec in flows.values():
+        rec.warm_up()
+    times: dict[str, list[float]] = {name: [] for name in flows}
+    decode: dict[str, list[float]] = {name: [] for name in flows}
+    top5: dict[tuple[str, str], list[str]] = {}
+    for round_ in range(args.stream_check):
+        for name in list(flows) if round_ % 2 == 0 else list(flows)[::-1]:
+            for path in clips:
+                t = time.perf_counter()
+                out = flows[name].recognize(path, models=(BIGRU,))
+                times[name].append((time.perf_counter() - t) * 1000)
+                decode[name].append(out.timings_ms["decode"])
+                top5.setdefault((name, path.name), out.bigru.labels)
+    same = sum(top5[("streamed", p.name)] == top5[("after_decoding", p.name)] for p in clips)
+    return {"machine": platform.processor() or platform.machine(), "landmark_model": streamed.landmark_model,
+            "clips": [p.name for p in clips], "rounds": args.stream_check,
+            "flows": {name: {"median_ms": statistics.median(v), "min_ms": min(v), "n": len(v),
+                             "decode_median_ms": statistics.median(decode[name])} for name, v in times.items()},
+            "top5_same": same, "n": len(clips)}  # fmt: skip
+
+
+def stream_markdown(result: dict) -> str:
+    """`stream_check`'s result as a Markdown table and a summary line."""
+    f = result["flows"]
+    lines = ["| keypoint model alone | landmarks after decoding | fed while decoding (the app's) |", "|---|---|---|",
+             f"| median (min), {f['streamed']['n']} runs each | {f['after_decoding']['median_ms']:.0f} "
+             f"({f['after_decoding']['min_ms']:.0f}) ms | {f['streamed']['median_ms']:.0f} ({f['streamed']['min_ms']:.0f}) ms |",
+             f"| decode, median | {f['after_decoding']['decode_median_ms']:.0f} ms | {f['streamed']['decode_median_ms']:.0f} ms |",
+             f"\nSame top-5 on {result['top5_same']}/{result['n']} clips; fed while decoding / after decoding: "
+             f"{f['streamed']['median_ms'] / f['after_decoding']['median_ms']:.2f}."]  # fmt: skip
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     args = get_args_parser().parse_args(argv)
     if args.compare:
         before, after = (json.loads(Path(f).read_text()) for f in args.compare)
         print(compare_markdown(before, after))
+        return 0
+    if args.stream_check:
+        result = stream_check(args)
+        print(json.dumps(result, indent=2) if args.json else stream_markdown(result))
         return 0
     result = splice_check(args) if args.splice_check else run(args)
     if args.splice_check and not args.json:

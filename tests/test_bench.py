@@ -111,3 +111,20 @@ def test_splice_check_compares_one_graph_with_the_spliced_pair(capsys):
         assert r["top5_same"] is True and r["max_probability_diff"] < 0.01 and r["rows_with_other_hands"] == 0
     assert 0.5 < result["frame_time_ratio"] < 1.0
     assert bench.splice_markdown(result).count("| yes |") == 2
+
+
+def test_stream_check_times_both_flows_alternating_on_the_same_clips(capsys):
+    """`--stream-check`: the keypoint model alone, fed while decoding and after decoding, on one real
+    clip, each flow once per round; both flows answer it the same; the Markdown form says so."""
+    clip = need_shared("data", "wlasl_clips", "02712.mp4")
+    assert bench.main(["--stream-check", "2", "--clips", str(clip), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["landmark_model"] == "hands" and result["clips"] == ["02712.mp4"] and result["rounds"] == 2
+    for flow in ("streamed", "after_decoding"):
+        f = result["flows"][flow]
+        assert f["n"] == 2 and 0 < f["min_ms"] <= f["median_ms"] and f["decode_median_ms"] > 0
+    assert result["top5_same"] == 1 == result["n"]
+    table = bench.stream_markdown(result)
+    assert "Same top-5 on 1/1 clips" in table and "| decode, median |" in table
+    with pytest.raises(SystemExit, match="at least 1 round"):
+        bench.stream_check(bench.get_args_parser().parse_args(["--stream-check", "0", "--clips", str(clip)]))
