@@ -609,6 +609,11 @@ def _check_splice_rule(tolerance: float, agree_frames: int) -> None:
         raise ValueError(f"tolerance must be in [0, 0.1] (normalised image units), got {tolerance}")
 
 
+def _check_expected(frames: int | None) -> None:
+    if frames is not None and frames < 0:
+        raise ValueError(f"frames must be >= 0 or None, got {frames}")
+
+
 class SplicedLandmarkStream:
     """`extract_landmarks_spliced` fed frame by frame while the clip decodes (`LandmarkStream`'s
     interface). Graph A works on each frame as it comes. Graph B starts `overlap` frames before the
@@ -663,8 +668,7 @@ class SplicedLandmarkStream:
         `on_start`), before the first `put`; None: unknown (B then starts once every frame is in)."""
         if self._put or self._b_thread is not None:
             raise RuntimeError("expect() must come before the first frame")
-        if frames is not None and frames < 0:
-            raise ValueError(f"frames must be >= 0 or None, got {frames}")
+        _check_expected(frames)
         self._planned_b = None if frames is None else self._first_b(frames)
 
     @property
@@ -770,8 +774,6 @@ class SplicedLandmarkStream:
             self._stop_b.set()  # A has every row (or failed): B's are not needed
         if self._b_thread is not None:
             self._b_thread.join()
-        else:
-            self._b_done = True
         if self._error is not None:
             raise self._error
         splice = self._splice
@@ -832,8 +834,7 @@ class LandmarkStream:
     def expect(self, frames: int | None) -> None:
         """`video.read_clip`'s `on_start`, as `SplicedLandmarkStream.expect`: one graph has nothing
         to plan, so this only checks the value."""
-        if frames is not None and frames < 0:
-            raise ValueError(f"frames must be >= 0 or None, got {frames}")
+        _check_expected(frames)
 
     def put(self, frame: np.ndarray, *_: object) -> None:
         """Queue the clip's next frame ((H, W, 3) uint8 BGR, unmirrored); extra arguments are ignored."""
