@@ -390,29 +390,23 @@ class Recognizer:
     def i3d_beside_threads(self) -> int | None:
         """CPU threads of an I3D started beside the keypoint landmarks (`RuntimeOptions.i3d_beside_landmarks`):
         the cores one landmark graph leaves; None when the I3D runs after the keypoint answer (both
-        models not loaded, the option off, or Holistic's landmarks split between graphs, which use
-        every core). A Hands model's landmarks then run on one graph (`splices_for`).
-        Measured on 2 cores, 3-s clip, I3D on 64 frames: both answers 4.8-5.1 s after one another,
-        3.7 s with the I3D on 1 thread beside the Hands graph (keypoint answer unchanged, 2.9-3.3 s),
-        3.8-4.3 s with it on every core (keypoint answer slower, 3.8-4.3 s)."""
+        models not loaded, the option off, or a clip's landmarks on every core: Holistic's chunks,
+        or a Hands clip spliced from two graphs (`splices_hands`), for every request that has the
+        keypoint model).
+        Measured on 2 cores, 3-s clip, I3D on 64 frames (BENCHMARKS.md, "Both models on one clip"):
+        spliced, I3D after on every core: keypoint answer 1.43-1.45 s, both answers 2.9-3.1 s; one
+        graph with the I3D on 1 thread beside it: keypoint answer 2.1-2.2 s, both answers 2.7-2.8 s.
+        The keypoint answer is the one people wait for, so a spliced clip runs its I3D after."""
         if self.bigru is None or self.i3d is None or not self.runtime.i3d_beside_landmarks:
             return None
-        if self.graphs_per_clip > 1 and not self.splices_hands:  # Holistic's chunks
+        if self.graphs_per_clip > 1:  # Holistic's chunks, or a Hands clip spliced from two graphs
             return None
         return max(1, (os.cpu_count() or 2) - 1)
 
-    def splices_for(self, models: tuple[str, ...]) -> bool:
-        """Whether a request for `models` splices its Hands landmarks from two graphs: where it
-        may (`splices_hands`) and no I3D runs beside them. Two graphs use both cores; with the I3D
-        in the request, one graph fed while decoding and the I3D beside it on the other core give
-        both answers sooner (BENCHMARKS.md, "Landmarks on two graphs": 2.9-3.4 s against 3.8-3.9 s,
-        the keypoint answer about the same)."""
-        return self.splices_hands and not (BIGRU in models and I3D in models and self.i3d_beside_threads)
-
     def _landmark_stream(self, models: tuple[str, ...]) -> "LandmarkStream | SplicedLandmarkStream | None":
         """A `LandmarkStream` to feed while the clip decodes, where the keypoint model runs on one graph
-        (`RuntimeOptions.stream_landmarks`), or a `SplicedLandmarkStream` where the request splices its
-        Hands landmarks (`splices_for`); else None. Its rows are used when every decoded frame is
+        (`RuntimeOptions.stream_landmarks`), or a `SplicedLandmarkStream` where a Hands clip is spliced
+        from two graphs (`splices_hands`); else None. Its rows are used when every decoded frame is
         to be extracted (the clip's rate at or below the extraction rate, known once it is decoded:
         `recognize_stream` cancels the stream otherwise and extracts the subsampled frames)."""
         if BIGRU not in models or self.bigru is None or not self.runtime.stream_landmarks:
@@ -421,7 +415,7 @@ class Recognizer:
             return None
         from signdemo.landmarks import LandmarkStream, SplicedLandmarkStream
 
-        if self.splices_for(models):
+        if self.splices_hands:
             return SplicedLandmarkStream(**self._graph_source)
         return LandmarkStream(**self._graph_source)
 
@@ -495,7 +489,7 @@ class Recognizer:
                 result.timings_ms["landmarks"] = stream.busy_s * 1000
                 result.timings_ms["landmarks_after_decode"] = (time.perf_counter() - t) * 1000
             else:
-                result.landmarks = self.extract(clip, splice=beside is None and self.splices_for(models))
+                result.landmarks = self.extract(clip)
                 result.timings_ms["landmarks"] = (time.perf_counter() - t) * 1000
             result.timings_ms["landmarks_per_frame"] = result.timings_ms["landmarks"] / max(len(result.landmarks), 1)
             result.warnings += _landmark_warnings(result.landmarks) + _truncation_warnings(self.feature_config,

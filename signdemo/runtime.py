@@ -147,8 +147,9 @@ class RuntimeOptions:
     #: a Hands model's clip on two graphs, spliced where they track the same hands
     #: (`landmarks.extract_landmarks_spliced`), when `landmark_workers` > 1; off: one graph per clip
     splice_hands: bool = True
-    #: when a clip's landmarks run on one graph, start the I3D beside them on the cores the graph
-    #: leaves (instead of after the keypoint answer)
+    #: when a clip's landmarks run on one graph (Hands with `splice_hands` off or one landmark
+    #: worker), start the I3D beside them on the cores the graph leaves (instead of after the
+    #: keypoint answer); a spliced clip's two graphs use every core, so its I3D runs after
     i3d_beside_landmarks: bool = True
     #: when a clip's landmarks run on one graph and every decoded frame is extracted, feed the graph
     #: each frame as it is decoded (`landmarks.LandmarkStream`) instead of after the whole clip

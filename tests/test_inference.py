@@ -129,40 +129,44 @@ def test_with_one_landmark_graph_the_i3d_starts_beside_the_landmarks(bundles):
     assert a.timings_ms["i3d_answer"] >= a.timings_ms["bigru_answer"] > 0
 
 
-def test_hands_landmarks_are_spliced_only_where_no_i3d_runs_beside_them(bundles):
-    """Two spliced graphs use both cores: a keypoint-only request (or the I3D off or after) splices,
-    both graphs fed while decoding (the second from the middle the header's frame count gives); a
-    request for both models runs one graph, fed while decoding, with the I3D beside it. The keypoint
-    answers of both flows agree (the same top-5, probabilities close), and a clip given decoded is
-    spliced after decoding."""
-    from signdemo.landmarks import LandmarkStream, SplicedLandmarkStream
-
-    import os
+def test_hands_landmarks_are_spliced_for_every_keypoint_request_and_the_i3d_runs_after(bundles, monkeypatch):
+    """Two spliced graphs use both cores: every request with the keypoint model splices its Hands
+    landmarks, both graphs fed while decoding (the second from the middle the header's frame count
+    gives), and a request for both models runs its I3D after the keypoint answer, not beside the
+    graphs. The keypoint answers agree (the same top-5, probabilities close), and a clip given
+    decoded is spliced after decoding."""
+    import signdemo.landmarks
+    from signdemo.landmarks import SplicedLandmarkStream
 
     clip_path = need_shared("data", "wlasl_clips", "04434.mp4")  # spliced at frame ~44 of 73
     bigru, i3d = load_bundle(bundles / "bigru"), load_bundle(bundles / "i3d")
     bigru.provenance = {**bigru.provenance, "landmark_model": "hands"}
     bigru.preprocessing = {"pose": "drop", "normalize": "hands"}
     rec = Recognizer(bigru, i3d, extraction_fps=None)
-    assert rec.splices_hands and rec.i3d_beside_threads == max(1, (os.cpu_count() or 2) - 1)
-    assert rec.splices_for((BIGRU,)) and not rec.splices_for((BIGRU, I3D))
-    for models, kind in (((BIGRU,), SplicedLandmarkStream), ((BIGRU, I3D), LandmarkStream)):
+    assert rec.splices_hands and rec.i3d_beside_threads is None
+    for models in ((BIGRU,), (BIGRU, I3D)):
         stream = rec._landmark_stream(models)
-        assert type(stream) is kind
+        assert type(stream) is SplicedLandmarkStream
         stream.cancel()  # its graphs back to the pool
-    after = Recognizer(bigru, i3d, extraction_fps=None, runtime=RuntimeOptions(i3d_beside_landmarks=False))
-    assert after.splices_for((BIGRU, I3D)) and after.i3d_beside_threads is None
-    assert Recognizer(bigru, None, extraction_fps=None).splices_for((BIGRU, I3D))  # no I3D loaded
-    calls = []
-    real = rec.extract
-    rec.extract = lambda clip, **kw: calls.append(kw) or real(clip, **kw)
-    keypoint_only = rec.recognize(clip_path, models=(BIGRU,))  # streamed, spliced: `extract` not called
-    assert calls == [] and rec.graphs.created == 2 and keypoint_only.i3d is None
+    assert rec._landmark_stream((I3D,)) is None
+    one = Recognizer(bigru, i3d, extraction_fps=None, runtime=RuntimeOptions(splice_hands=False))
+    assert not one.splices_hands and one.i3d_beside_threads is not None  # one graph: the I3D beside it
+    spliced_after = []
+    real_spliced = signdemo.landmarks.extract_landmarks_spliced
+    monkeypatch.setattr(signdemo.landmarks, "extract_landmarks_spliced",
+                        lambda *a, **kw: spliced_after.append(len(a[0])) or real_spliced(*a, **kw))  # fmt: skip
+    started = []
+    real_predict = rec.predict_frames
+    rec.predict_frames = lambda *a, **kw: started.append(kw) or real_predict(*a, **kw)
+    keypoint_only = rec.recognize(clip_path, models=(BIGRU,))  # streamed, spliced: nothing after decoding
+    assert spliced_after == [] and rec.graphs.created == 2 and keypoint_only.i3d is None and started == []
     assert "landmarks_after_decode" in keypoint_only.timings_ms
-    both = rec.recognize(clip_path)  # streamed through one graph
-    assert calls == [] and "landmarks_after_decode" in both.timings_ms and both.i3d is not None
+    both = rec.recognize(clip_path)  # streamed through the same two graphs, the I3D after them
+    assert spliced_after == [] and rec.graphs.created == 2 and "landmarks_after_decode" in both.timings_ms
+    assert both.i3d is not None and started == [{}]  # on every core, not a beside-thread count
+    assert both.timings_ms["i3d_answer"] > both.timings_ms["bigru_answer"] > 0
     given = rec.recognize(clip_path, models=(BIGRU,), clip=read_clip(clip_path))  # decoded: spliced after
-    assert calls == [{"splice": True}]
+    assert spliced_after == [len(given.clip)]
     for other in (both, given):
         assert keypoint_only.bigru.labels == other.bigru.labels
         assert np.abs(keypoint_only.bigru.scores - other.bigru.scores).max() < 0.01
