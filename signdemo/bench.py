@@ -41,10 +41,14 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from signdemo.runtime import I3DRunner, RuntimeOptions, configure_threads
+
+if TYPE_CHECKING:
+    from signdemo.inference import ClipResult
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CLIPS = REPO.parent / "shared" / "data" / "wlasl_clips"
@@ -85,6 +89,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream-check", type=int, default=0, metavar="ROUNDS",
                    help="time the keypoint model asked alone with its landmarks fed while decoding (the app's "
                         "flow) and extracted after decoding, alternating, ROUNDS times per clip, and exit")  # fmt: skip
+    p.add_argument("--schedule-check", type=int, default=0, metavar="ROUNDS",
+                   help="time both models in the Recognise tab's flow with the app's schedule (a Hands clip's "
+                        "landmarks spliced from two graphs, the I3D after the keypoint answer) and with one "
+                        "graph and the I3D beside it, alternating, ROUNDS times per clip, and exit")  # fmt: skip
     p.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"),
                    help="print a Markdown before/after table of two --json outputs and exit")  # fmt: skip
     return p
@@ -170,19 +178,19 @@ def measure_live(frames: np.ndarray, rec) -> dict:
     return s
 
 
-def _recognise_tab(rec, path: Path, out: Path, i3d_frames: int) -> tuple[float, float]:
+def _recognise_tab(rec, path: Path, out: Path, i3d_frames: int) -> tuple[float, float, ClipResult]:
     """The Recognise tab's own flow on a clip file (`Recognizer.recognize_stream`: it decodes the clip,
-    feeding a one-graph keypoint model each frame as it is decoded (spliced graphs start after
-    decoding); the I3D on `i3d_frames` frames, started beside the landmarks where the recognizer does so; the overlay encoded from the keypoint
-    answer on, as the tab does): ms from the upload to the keypoint answer and to both answers with
-    the overlay."""
+    feeding the keypoint model's landmark graph(s) each frame as it is decoded; the I3D on
+    `i3d_frames` frames, started beside the landmarks where the recognizer does so, else after the
+    keypoint answer; the overlay encoded from the keypoint answer on, as the tab does): ms from the
+    upload to the keypoint answer and to both answers with the overlay, and the final result."""
     from signdemo.overlay import render_overlay
 
     saved = rec.i3d.preprocessing
     rec.i3d.preprocessing = {**saved, "num_frames": i3d_frames}
     try:
         with ThreadPoolExecutor(1) as pool:
-            t, first, job = time.perf_counter(), None, None
+            t, first, job, result = time.perf_counter(), None, None, None
             for result in rec.recognize_stream(path):
                 first = first if first is not None else time.perf_counter() - t
                 if job is None and result.landmarks is not None:
@@ -195,7 +203,7 @@ def _recognise_tab(rec, path: Path, out: Path, i3d_frames: int) -> tuple[float, 
     finally:
         rec.i3d.preprocessing = saved
         out.unlink(missing_ok=True)
-    return first * 1000, both * 1000
+    return first * 1000, both * 1000, result
 
 
 def _bench_clips(args, tmp: Path) -> list[Path]:
@@ -367,7 +375,7 @@ def run(args) -> dict:
                 out.unlink(missing_ok=True)
                 if n == 0:  # first-call costs of the tab's own I3D call (its thread count, this input size)
                     _recognise_tab(rec, path, out, args.i3d_frames)
-                d["tab_bigru_answer"], d["both_answers"] = _recognise_tab(rec, path, out, args.i3d_frames)
+                d["tab_bigru_answer"], d["both_answers"], _ = _recognise_tab(rec, path, out, args.i3d_frames)
         if rec.bigru is not None and not args.baseline:  # the keypoint model asked alone (e.g. no I3D loaded)
             t = time.perf_counter()
             rec.recognize(path, models=(BIGRU,))
@@ -524,7 +532,7 @@ _COMPARE_ROWS = [
     ("I3D: OpenVINO bfloat16", ("stages_ms", "i3d_openvino_bf16"), "ms"),
     ("overlay encoding", ("stages_ms", "overlay"), "ms"),
     ("BiGRU answer after upload", ("stages_ms", "bigru_answer"), "ms"),
-    ("BiGRU answer in the tab's flow (I3D beside)", ("stages_ms", "tab_bigru_answer"), "ms"),
+    ("BiGRU answer in the tab's flow (both models)", ("stages_ms", "tab_bigru_answer"), "ms"),
     ("BiGRU answer, keypoint model alone", ("stages_ms", "tab_keypoint_only_answer"), "ms"),
     ("both answers after upload", ("stages_ms", "both_answers"), "ms"),
     ("live frame latency (landmarks + drawing)", ("live",), "ms"),
@@ -691,6 +699,69 @@ def stream_markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def schedule_check(args) -> dict:
+    """Both models in the Recognise tab's flow (`_recognise_tab`: decode, landmarks, BiGRU, I3D on
+    `--i3d-frames` frames, the overlay), with the app's schedule (a Hands clip's landmarks spliced
+    from two graphs fed while decoding, the I3D after the keypoint answer on every core) and with one
+    graph fed while decoding and the I3D beside it on the core it leaves (`RuntimeOptions(splice_hands=
+    False)`), alternating on the same clips in one process, `--schedule-check` rounds each (the order
+    swapped every round): per schedule the median and minimum time to the keypoint answer and to both
+    answers, and on how many clips both schedules gave the same top-5 of each model."""
+    import statistics
+
+    from signdemo.inference import Recognizer
+
+    if args.schedule_check < 1:
+        raise SystemExit("--schedule-check needs at least 1 round")
+    tmp = Path(tempfile.mkdtemp(prefix="signdemo-schedule-"))
+    clips = _bench_clips(args, tmp)
+    extra = {"landmark_model": args.landmark_model} if args.landmark_model else {}
+    spliced = Recognizer.from_defaults(bigru=args.bigru, i3d=args.i3d, runtime=RuntimeOptions(splice_hands=True), **extra)
+    if not spliced.splices_hands or spliced.i3d is None:
+        raise SystemExit("--schedule-check needs a keypoint model on MediaPipe Hands, two landmark workers "
+                         f"and an I3D (got {spliced.landmark_model}, {spliced.graphs_per_clip} graph(s) a clip, "
+                         f"I3D {'loaded' if spliced.i3d is not None else 'not loaded'})")  # fmt: skip
+    runtime = dataclasses.replace(spliced.runtime, splice_hands=False)
+    beside = Recognizer.from_defaults(bigru=args.bigru, i3d=args.i3d, runtime=runtime, **extra)
+    flows = {"spliced_i3d_after": spliced, "one_graph_i3d_beside": beside}
+    for rec in flows.values():
+        rec.warm_up()
+        _recognise_tab(rec, clips[0], tmp / "warm.mp4", args.i3d_frames)  # first-call costs at this size
+    first: dict[str, list[float]] = {name: [] for name in flows}
+    both: dict[str, list[float]] = {name: [] for name in flows}
+    top5: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
+    for round_ in range(args.schedule_check):
+        for name in list(flows) if round_ % 2 == 0 else list(flows)[::-1]:
+            for path in clips:
+                a, b, out = _recognise_tab(flows[name], path, tmp / "overlay.mp4", args.i3d_frames)
+                first[name].append(a)
+                both[name].append(b)
+                top5.setdefault((name, path.name), (out.bigru.labels, out.i3d.labels))
+    same = [top5[("spliced_i3d_after", p.name)] == top5[("one_graph_i3d_beside", p.name)] for p in clips]
+    return {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+            "clips": [p.name for p in clips], "rounds": args.schedule_check, "i3d_frames": args.i3d_frames,
+            "flows": {name: {"keypoint_median_ms": statistics.median(first[name]), "keypoint_min_ms": min(first[name]),
+                             "both_median_ms": statistics.median(both[name]), "both_min_ms": min(both[name]),
+                             "n": len(first[name])} for name in flows},
+            "top5_same": sum(same), "n": len(clips)}  # fmt: skip
+
+
+def schedule_markdown(result: dict) -> str:
+    """`schedule_check`'s result as a Markdown table and a summary line."""
+    f = result["flows"]
+    a, b = f["spliced_i3d_after"], f["one_graph_i3d_beside"]
+    lines = ["| both models, Recognise tab flow, median (min) | one graph, I3D beside | spliced, I3D after (the app's) |",
+             "|---|---|---|",
+             f"| keypoint answer, {a['n']} runs each | {b['keypoint_median_ms']:.0f} ({b['keypoint_min_ms']:.0f}) ms "
+             f"| {a['keypoint_median_ms']:.0f} ({a['keypoint_min_ms']:.0f}) ms |",
+             f"| both answers with the overlay | {b['both_median_ms']:.0f} ({b['both_min_ms']:.0f}) ms "
+             f"| {a['both_median_ms']:.0f} ({a['both_min_ms']:.0f}) ms |",
+             f"\nSame top-5 of both models on {result['top5_same']}/{result['n']} clips; the app's / one graph's: "
+             f"keypoint answer {a['keypoint_median_ms'] / b['keypoint_median_ms']:.2f}, "
+             f"both answers {a['both_median_ms'] / b['both_median_ms']:.2f}."]  # fmt: skip
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     args = get_args_parser().parse_args(argv)
@@ -701,6 +772,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.stream_check:
         result = stream_check(args)
         print(json.dumps(result, indent=2) if args.json else stream_markdown(result))
+        return 0
+    if args.schedule_check:
+        result = schedule_check(args)
+        print(json.dumps(result, indent=2) if args.json else schedule_markdown(result))
         return 0
     result = splice_check(args) if args.splice_check else run(args)
     if args.splice_check and not args.json:

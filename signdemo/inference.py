@@ -393,9 +393,10 @@ class Recognizer:
         models not loaded, the option off, or a clip's landmarks on every core: Holistic's chunks,
         or a Hands clip spliced from two graphs (`splices_hands`), for every request that has the
         keypoint model).
-        Measured on 2 cores, 3-s clip, I3D on 64 frames (BENCHMARKS.md, "Both models on one clip"):
-        spliced, I3D after on every core: keypoint answer 1.43-1.45 s, both answers 2.9-3.1 s; one
-        graph with the I3D on 1 thread beside it: keypoint answer 2.1-2.2 s, both answers 2.7-2.8 s.
+        Measured on 2 cores, I3D on 64 frames, alternating (BENCHMARKS.md, "Both models on one clip"):
+        on a slower host (3-s clip) spliced with the I3D after gave the keypoint answer in 1.43-1.45 s
+        against 2.1-2.2 s for one graph with the I3D beside, both answers 2.9-3.1 s against 2.7-2.8 s;
+        on a faster one 0.77 against 0.97 s (12 clips), both answers 1.34 against 1.23 s.
         The keypoint answer is the one people wait for, so a spliced clip runs its I3D after."""
         if self.bigru is None or self.i3d is None or not self.runtime.i3d_beside_landmarks:
             return None
@@ -422,7 +423,7 @@ class Recognizer:
     @property
     def splices_hands(self) -> bool:
         """Whether a clip's landmarks run on two graphs spliced where they agree (a Hands model with
-        `RuntimeOptions.splice_hands` and two landmark workers or more)."""
+        `RuntimeOptions.splice_hands`, default on, and two landmark workers or more)."""
         from signdemo.landmarks import SPLIT_BETWEEN_GRAPHS
 
         return self.graphs_per_clip > 1 and SPLIT_BETWEEN_GRAPHS[self.landmark_model] == "splice"
@@ -436,7 +437,7 @@ class Recognizer:
 
         workers = max(1, self.runtime.landmark_workers)
         if SPLIT_BETWEEN_GRAPHS[self.landmark_model] == "splice":
-            return min(workers, 2) if self.runtime.splice_hands else 1
+            return min(workers, 2) if self.runtime.splices_hands else 1
         return workers
 
     def recognize_stream(

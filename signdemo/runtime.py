@@ -145,8 +145,10 @@ class RuntimeOptions:
     #: None: $SIGNDEMO_OPENVINO_PRECISION, else "float32".
     openvino_precision: OpenVINOPrecision | None = None
     #: a Hands model's clip on two graphs, spliced where they track the same hands
-    #: (`landmarks.extract_landmarks_spliced`), when `landmark_workers` > 1; off: one graph per clip
-    splice_hands: bool = True
+    #: (`landmarks.extract_landmarks_spliced`), when `landmark_workers` > 1; off: one graph per clip.
+    #: None: $SIGNDEMO_SPLICE_HANDS ("1" or "0"), else on (`python -m signdemo.bench --schedule-check`
+    #: shows which is faster on a host with both models: BENCHMARKS.md, "Both models on one clip")
+    splice_hands: bool | None = None
     #: when a clip's landmarks run on one graph (Hands with `splice_hands` off or one landmark
     #: worker), start the I3D beside them on the cores the graph leaves (instead of after the
     #: keypoint answer); a spliced clip's two graphs use every core, so its I3D runs after
@@ -168,6 +170,16 @@ class RuntimeOptions:
         if wanted not in get_args(OpenVINOPrecision):
             raise ValueError(f"SIGNDEMO_OPENVINO_PRECISION must be 'float32' or 'bfloat16', got {wanted!r}")
         return wanted
+
+    @property
+    def splices_hands(self) -> bool:
+        """Whether a Hands clip may be spliced from two graphs: the option, else $SIGNDEMO_SPLICE_HANDS, else on."""
+        if self.splice_hands is not None:
+            return self.splice_hands
+        wanted = os.environ.get("SIGNDEMO_SPLICE_HANDS", "1")
+        if wanted not in ("0", "1"):
+            raise ValueError(f"SIGNDEMO_SPLICE_HANDS must be '1' (splice) or '0' (one graph per clip), got {wanted!r}")
+        return wanted == "1"
 
     @property
     def use_bf16(self) -> bool:

@@ -128,3 +128,26 @@ def test_stream_check_times_both_flows_alternating_on_the_same_clips(capsys):
     assert "Same top-5 on 1/1 clips" in table and "| decode, median |" in table
     with pytest.raises(SystemExit, match="at least 1 round"):
         bench.stream_check(bench.get_args_parser().parse_args(["--stream-check", "0", "--clips", str(clip)]))
+
+
+def test_schedule_check_times_both_schedules_alternating_with_both_models(capsys):
+    """`--schedule-check`: both models in the Recognise tab's flow on one real clip, the app's schedule
+    (spliced graphs, the I3D after) and one graph with the I3D beside, each once per round; the
+    keypoint answer comes before both answers in each, both schedules give the same top-5s; the
+    Markdown form says so; a recognizer that does not splice is refused with the reason."""
+    clip = need_shared("data", "wlasl_clips", "02712.mp4")
+    assert bench.main(["--schedule-check", "2", "--clips", str(clip), "--i3d-frames", "16", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["clips"] == ["02712.mp4"] and result["rounds"] == 2 and result["i3d_frames"] == 16
+    for flow in ("spliced_i3d_after", "one_graph_i3d_beside"):
+        f = result["flows"][flow]
+        assert f["n"] == 2 and 0 < f["keypoint_min_ms"] <= f["keypoint_median_ms"] < f["both_median_ms"]
+        assert f["both_min_ms"] <= f["both_median_ms"]
+    assert result["top5_same"] == 1 == result["n"]
+    table = bench.schedule_markdown(result)
+    assert "Same top-5 of both models on 1/1 clips" in table and "| both answers with the overlay |" in table
+    with pytest.raises(SystemExit, match="at least 1 round"):
+        bench.schedule_check(bench.get_args_parser().parse_args(["--schedule-check", "0", "--clips", str(clip)]))
+    with pytest.raises(SystemExit, match="MediaPipe Hands, two landmark workers"):
+        bench.schedule_check(bench.get_args_parser().parse_args(
+            ["--schedule-check", "1", "--clips", str(clip), "--landmark-model", "holistic"]))

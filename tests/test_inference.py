@@ -151,6 +151,13 @@ def test_hands_landmarks_are_spliced_for_every_keypoint_request_and_the_i3d_runs
     assert rec._landmark_stream((I3D,)) is None
     one = Recognizer(bigru, i3d, extraction_fps=None, runtime=RuntimeOptions(splice_hands=False))
     assert not one.splices_hands and one.i3d_beside_threads is not None  # one graph: the I3D beside it
+    monkeypatch.setenv("SIGNDEMO_SPLICE_HANDS", "0")  # the deployment's switch, where the option is not set
+    assert not Recognizer(bigru, i3d, extraction_fps=None).splices_hands
+    assert Recognizer(bigru, i3d, extraction_fps=None, runtime=RuntimeOptions(splice_hands=True)).splices_hands
+    monkeypatch.setenv("SIGNDEMO_SPLICE_HANDS", "no")
+    with pytest.raises(ValueError, match="SIGNDEMO_SPLICE_HANDS must be '1'"):
+        Recognizer(bigru, i3d, extraction_fps=None).splices_hands
+    monkeypatch.delenv("SIGNDEMO_SPLICE_HANDS")
     spliced_after = []
     real_spliced = signdemo.landmarks.extract_landmarks_spliced
     monkeypatch.setattr(signdemo.landmarks, "extract_landmarks_spliced",
