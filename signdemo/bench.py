@@ -41,7 +41,7 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
@@ -646,6 +646,13 @@ def splice_markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _alternating(names: list[str], rounds: int) -> Iterator[str]:
+    """The flows of an alternating check, each once a round, the order swapped every round (so that
+    neither flow always runs first, on a warmer or cooler host)."""
+    for round_ in range(rounds):
+        yield from names if round_ % 2 == 0 else names[::-1]
+
+
 def stream_check(args) -> dict:
     """The keypoint model asked alone (`Recognizer.recognize(path, models=(BIGRU,))`, the bench's
     "keypoint model alone" stage) with its landmarks fed while the clip decodes (what the app runs)
@@ -671,14 +678,13 @@ def stream_check(args) -> dict:
     times: dict[str, list[float]] = {name: [] for name in flows}
     decode: dict[str, list[float]] = {name: [] for name in flows}
     top5: dict[tuple[str, str], list[str]] = {}
-    for round_ in range(args.stream_check):
-        for name in list(flows) if round_ % 2 == 0 else list(flows)[::-1]:
-            for path in clips:
-                t = time.perf_counter()
-                out = flows[name].recognize(path, models=(BIGRU,))
-                times[name].append((time.perf_counter() - t) * 1000)
-                decode[name].append(out.timings_ms["decode"])
-                top5.setdefault((name, path.name), out.bigru.labels)
+    for name in _alternating(list(flows), args.stream_check):
+        for path in clips:
+            t = time.perf_counter()
+            out = flows[name].recognize(path, models=(BIGRU,))
+            times[name].append((time.perf_counter() - t) * 1000)
+            decode[name].append(out.timings_ms["decode"])
+            top5.setdefault((name, path.name), out.bigru.labels)
     same = sum(top5[("streamed", p.name)] == top5[("after_decoding", p.name)] for p in clips)
     return {"machine": platform.processor() or platform.machine(), "landmark_model": streamed.landmark_model,
             "clips": [p.name for p in clips], "rounds": args.stream_check,
@@ -730,13 +736,12 @@ def schedule_check(args) -> dict:
     first: dict[str, list[float]] = {name: [] for name in flows}
     both: dict[str, list[float]] = {name: [] for name in flows}
     top5: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
-    for round_ in range(args.schedule_check):
-        for name in list(flows) if round_ % 2 == 0 else list(flows)[::-1]:
-            for path in clips:
-                a, b, out = _recognise_tab(flows[name], path, tmp / "overlay.mp4", args.i3d_frames)
-                first[name].append(a)
-                both[name].append(b)
-                top5.setdefault((name, path.name), (out.bigru.labels, out.i3d.labels))
+    for name in _alternating(list(flows), args.schedule_check):
+        for path in clips:
+            a, b, out = _recognise_tab(flows[name], path, tmp / "overlay.mp4", args.i3d_frames)
+            first[name].append(a)
+            both[name].append(b)
+            top5.setdefault((name, path.name), (out.bigru.labels, out.i3d.labels))
     same = [top5[("spliced_i3d_after", p.name)] == top5[("one_graph_i3d_beside", p.name)] for p in clips]
     return {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
             "clips": [p.name for p in clips], "rounds": args.schedule_check, "i3d_frames": args.i3d_frames,

@@ -365,14 +365,15 @@ class Recognizer:
 
     # ---------------------------------------------------------------- whole clips
 
-    def extract(self, clip: "Clip", *, splice: bool | None = None) -> "Landmarks":
-        """MediaPipe landmarks of a decoded clip at the configured extraction rate. splice: a Hands
-        clip on two spliced graphs (default: `splices_hands`), else on one."""
+    def extract(self, clip: "Clip") -> "Landmarks":
+        """MediaPipe landmarks of a decoded clip at the configured extraction rate: a Hands clip on
+        two spliced graphs where the recognizer splices (`splices_hands`), else on one; Holistic's
+        split between its landmark workers."""
         from signdemo.landmarks import extract_landmarks_spliced
 
         pos = clip.subsample(self.extraction_fps)
         fps = clip.fps * len(pos) / max(len(clip), 1)
-        if self.splices_hands and splice is not False:
+        if self.splices_hands:
             return extract_landmarks_spliced(clip.frames[pos], clip.source_indices[pos], fps, **self._graph_source)
         workers = 1 if self.splices_hands else self.graphs_per_clip  # Hands: one graph unless spliced
         return extract_landmarks_parallel(clip.frames[pos], clip.source_indices[pos], fps, workers=workers,
