@@ -59,7 +59,7 @@ def build_demo(store: ModelStore | None = None, *, examples_dir: Path = EXAMPLES
             recognise = tabs.recognise_tab(h, store, selection, examples_dir)
             tabs.live_tab(h, selection)
             tabs.inspect_tab(h, selection, allow)
-            cards = tabs.models_tab(h, selection, banner)
+            cards = tabs.models_tab(h, selection, banner, recognise.vocab)
             training = tabs.training_tab(h)
         tabs.on_page_load(demo, h, selection, banner, recognise, cards, training)
 

@@ -9,6 +9,7 @@ recording reached the server. Screenshots of every tab go to SIGNDEMO_SCREENSHOT
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -223,6 +224,13 @@ def test_models_and_training_tabs(page):
     page.wait_for_selector(".js-plotly-plot")
     time.sleep(1)
     page.screenshot(path=str(SHOTS / "5_models.png"), full_page=True)
+    # a bundle of the weights folder, picked by name (this server refuses no path, but the picker
+    # never needs one), becomes this session's model: the status line and the card say which
+    page.locator("#shipped-bundles input").click()
+    page.get_by_role("option", name=re.compile(r"^test-i3d \(RGB")).click()
+    page.locator("#use-shipped").click()
+    _text_has(page, "#models-load-status", "Loaded for this session")
+    _text_has(page, "#models-load-status", "test-i3d")
     page.get_by_role("tab", name="Training").click()
     time.sleep(1)
     page.screenshot(path=str(SHOTS / "6_training.png"), full_page=True)

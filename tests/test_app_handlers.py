@@ -180,6 +180,24 @@ def test_load_another_bundle_for_one_session(store, tmp_path):
         Handlers(store, allow_local_paths=False).load_bundle(str(other), {}, progress=lambda *a, **k: None)
 
 
+def test_a_bundle_of_the_weights_folder_is_picked_by_name_even_where_server_paths_are_off(tmp_path):
+    from _app_helpers import make_bigru_bundle
+
+    weights = make_weights_dir(tmp_path / "weights", i3d=False)
+    make_bigru_bundle(weights / "x-bigru", name="x-bigru")  # after test-bigru: not the default
+    store = ModelStore(weights_dir=weights, use_hub=False)
+    h = Handlers(store, allow_local_paths=False)
+    choices = dict((value, label) for label, value in h.shipped_choices())
+    assert sorted(choices) == ["test-bigru", "x-bigru"]
+    assert f"{len(LABELS)} classes" in choices["x-bigru"] and "Keypoints" in choices["x-bigru"]
+    selection, status, banner = h.use_shipped_bundle("x-bigru", {}, progress=lambda *a, **k: None)
+    assert selection == {BIGRU: str(weights / "x-bigru")} and "x-bigru" in status and "x-bigru" in banner
+    assert store.recognizer(selection).bigru.name == "x-bigru" and "test-bigru" in h.weights_banner({})
+    for name in ("../weights/x-bigru", str(weights / "x-bigru"), "missing", None):  # names of the list only
+        with pytest.raises(gr.Error, match="not a bundle in the weights folder"):
+            h.use_shipped_bundle(name, {}, progress=lambda *a, **k: None)
+
+
 def test_try_these_table_describes_demo_signs(store):
     rows = Handlers(store).vocabulary_table()
     assert [r[1] for r in rows if r[0] == "Keypoints"] == LABELS

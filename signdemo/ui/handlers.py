@@ -356,6 +356,32 @@ class Handlers:
         status = f"Loaded for this session: {cards.weights_line(bundle)}"
         return selection, status, self.weights_banner(selection)
 
+    def shipped_choices(self) -> list[tuple[str, str]]:
+        """(label, folder name) of each bundle in the weights folder, for the Models tab's picker:
+        the folder, its kind (real ASL / demo / the user's) and its number of classes."""
+        kinds = {"project": "real ASL, trained by this project", "demo": "DEMO, synthetic signer, not ASL"}
+        out = []
+        for name, (_, manifest) in self.store.shipped().items():
+            kind = (manifest.get("provenance") or {}).get("kind", "")
+            arch = manifest.get("architecture")
+            classes = (manifest.get("model_args") or {}).get("num_classes")
+            parts = [MODEL_TITLES.get(arch, "model read from its checkpoint"), kinds.get(kind, kind or "yours")]
+            out.append((f"{name} ({', '.join(parts)}" + (f", {classes} classes)" if classes else ")"), name))
+        return out
+
+    @user_errors
+    def use_shipped_bundle(self, name: str | None, selection: Selection | None,
+                           progress: gr.Progress = gr.Progress()) -> tuple:  # fmt: skip
+        """A bundle of the weights folder, by folder name, for this session (allowed where server paths
+        are not: only those names are accepted). Outputs as `load_bundle`'s."""
+        folder, _ = self.store.shipped().get((name or "").strip(), (None, None))
+        if folder is None:
+            raise gr.Error(f"{name!r} is not a bundle in the weights folder; pick one of the list.")
+        progress(0.1, desc=f"loading {folder.name}")
+        bundle = self.store.load_extra(str(folder))
+        selection = {**(selection or {}), bundle.architecture: str(folder)}
+        return selection, f"Loaded for this session: {cards.weights_line(bundle)}", self.weights_banner(selection)
+
     def reset_bundles(self) -> tuple:
         """Outputs: an empty selection, a status line, the weights banner (defaults)."""
         return {}, "Back to the default weights.", self.weights_banner({})

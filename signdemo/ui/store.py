@@ -216,6 +216,12 @@ class ModelStore:
                 self._recognizers.move_to_end(key)
         return rec
 
+    def shipped(self) -> dict[str, tuple[Path, dict]]:
+        """The bundle folders in `weights_dir` (what the project ships and what was dropped there),
+        folder name -> (folder, manifest; {} if none): a session may switch to these even where
+        arbitrary server paths are refused, since nothing but these names is accepted."""
+        return {folder.name: (folder, manifest) for folder, manifest in local_bundles(self.weights_dir)}
+
     def demo_selection(self) -> Selection:
         """The synthetic demo pair: architecture -> its demo bundle folder in `weights_dir` ({} if none)."""
         out: Selection = {}

@@ -163,16 +163,22 @@ def inspect_tab(h: Handlers, selection: gr.State, allow_local_paths: bool) -> No
                   [sample_video, sample_md, sample_bigru, sample_i3d, sample_attention], api_visibility="private")  # fmt: skip
 
 
-def models_tab(h: Handlers, selection: gr.State, banner: gr.Markdown) -> list:
-    """A card per loaded bundle; load another bundle for this session. Returns the card outputs."""
+def models_tab(h: Handlers, selection: gr.State, banner: gr.Markdown, vocab: gr.Dataframe) -> list:
+    """A card per loaded bundle; another bundle for this session (one of the weights folder's, or
+    a folder / hub source). Returns the card outputs."""
     with gr.Tab("Models", id="models"):
         gr.Markdown(texts.MODELS)
+        with gr.Row():
+            shipped = h.shipped_choices()
+            shipped_pick = gr.Dropdown(shipped, value=None, label="Bundles in the weights folder", scale=4,
+                                       elem_id="shipped-bundles")  # fmt: skip
+            use_btn = gr.Button("Use", variant="primary", scale=1, elem_id="use-shipped")
         with gr.Row():
             bundle_source = gr.Textbox(label="Load another bundle for this session", scale=4,
                                        placeholder="weights/my-bundle  or  hf://owner/repo@revision")  # fmt: skip
             load_btn = gr.Button("Load", variant="primary", scale=1)
             reset_btn = gr.Button("Back to defaults", scale=1)
-        load_status = gr.Markdown()
+        load_status = gr.Markdown(elem_id="models-load-status")
         cards = []
         with gr.Tabs():
             for arch in (BIGRU, I3D):
@@ -185,10 +191,12 @@ def models_tab(h: Handlers, selection: gr.State, banner: gr.Markdown) -> list:
                         gr.Plot(label="per-class F1"),
                     ]  # fmt: skip
 
-    load_btn.click(h.load_bundle, [bundle_source, selection], [selection, load_status, banner],
-                   api_visibility="private").success(h.model_cards, [selection], cards, **LIGHT)  # fmt: skip
-    reset_btn.click(h.reset_bundles, None, [selection, load_status, banner], **LIGHT).then(
-        h.model_cards, [selection], cards, **LIGHT)  # fmt: skip
+    switched = [selection, load_status, banner]
+    for event in (use_btn.click(h.use_shipped_bundle, [shipped_pick, selection], switched, api_visibility="private"),
+                  load_btn.click(h.load_bundle, [bundle_source, selection], switched, api_visibility="private"),
+                  reset_btn.click(h.reset_bundles, None, switched, **LIGHT)):  # fmt: skip
+        event.success(h.model_cards, [selection], cards, **LIGHT).then(
+            h.vocabulary_table, [selection], [vocab], **LIGHT)  # fmt: skip
     return cards
 
 
