@@ -2,14 +2,12 @@
 landmarks. It loads strictly, says what it is, its recorded test figures are what it scores on the
 official split (and meet the 50% bar it ships on), and it answers the same through the app's path."""
 
-import csv
 import json
-
-import numpy as np
 
 import pytest
 
-from _paths import REPO, need_shared
+from _paths import REPO
+from _real_bundles import recomputed_test_figures, recorded_metrics
 from signdemo.features import FeatureConfig
 from signdemo.inference import Recognizer
 from signdemo.ui.store import ModelStore
@@ -42,30 +40,10 @@ def test_the_bundle_is_the_published_layout_and_says_what_it_is(w300):
 def test_recorded_test_figures_are_what_it_scores_on_the_official_wlasl300_split(w300, tmp_path):
     """Recomputed from ../shared (the 310 WLASL300 test clips) and held to the recorded figures;
     the checkpoint is the run's best validation epoch. Chance is 0.33% top-1."""
-    import torch
-
-    from signdemo.train import wlasl_hands
-    from signdemo.train.datasets import PreparedDataset
-
-    metrics = json.loads((W300 / "reports" / "final_metrics.json").read_text())
+    metrics = recorded_metrics(W300)
     assert metrics["test_total"] == 310 and metrics["test_top1"] >= 0.50, metrics  # the bar it ships on
-    with open(W300 / "reports" / "training_history.csv", newline="") as f:
-        history = list(csv.DictReader(f))
-    assert int(max(history, key=lambda r: float(r["val_top1"]))["epoch"]) == metrics["best_epoch"]
-
-    every = wlasl_hands.rows_every(w300.provenance["landmark_extraction_fps"])
-    data = PreparedDataset.load(wlasl_hands.convert(need_shared("data", "wlasl_hands"), tmp_path / "kp", every=every,
-                                                    num_classes=300,
-                                                    feature_config=FeatureConfig.from_dict(w300.preprocessing)))  # fmt: skip
-    assert data.labels == w300.labels
-    test = data.indices("test")
-    x = torch.from_numpy(np.asarray(data.features[test], np.float32))
-    with torch.inference_mode():
-        logits = torch.cat([w300.model(x[i : i + 64]) for i in range(0, len(x), 64)])
-    targets = torch.as_tensor(data.targets[test])
-    top5 = logits.topk(5, dim=1).indices
-    assert int((top5[:, 0] == targets).sum()) == metrics["test_correct"]
-    assert abs(float((top5 == targets[:, None]).any(dim=1).float().mean()) - metrics["test_top5"]) < 1e-6
+    correct, top5 = recomputed_test_figures(w300, tmp_path, 300)
+    assert correct == metrics["test_correct"] and abs(top5 - metrics["test_top5"]) < 1e-6
 
 
 def test_its_full_path_check_agrees_with_the_hand_data():
