@@ -9,7 +9,6 @@ import csv
 import json
 import shutil
 
-
 import pytest
 
 from _paths import REPO, need_shared
