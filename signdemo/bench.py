@@ -6,6 +6,7 @@
     python -m signdemo.bench --baseline                     # every speed-up off: the "before" figures
     python -m signdemo.bench --compare before.json after.json  # Markdown table of two --json outputs
     python -m signdemo.bench --splice-check                 # two spliced graphs against one, per clip
+    python -m signdemo.bench --peak                         # the I3D's work against this CPU's GEMM rate
 
 For every clip: decode, landmarks (per extracted frame and per source frame, at the extraction rate, on
 the parallel graphs), features, BiGRU, I3D (the fast path), overlay encoding, and the end-to-end times
@@ -93,6 +94,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="time both models in the Recognise tab's flow with the app's schedule (a Hands clip's "
                         "landmarks spliced from two graphs, the I3D after the keypoint answer) and with one "
                         "graph and the I3D beside it, alternating, ROUNDS times per clip, and exit")  # fmt: skip
+    p.add_argument("--peak", action="store_true",
+                   help="the I3D's floating-point work on --i3d-frames frames, this CPU's float32 (and bfloat16) "
+                        "GEMM rate and each I3D path's achieved rate: how fast float32 can be here")
     p.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"),
                    help="print a Markdown before/after table of two --json outputs and exit")  # fmt: skip
     return p
@@ -767,12 +771,92 @@ def schedule_markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _best_ms(fn, repeats: int) -> float:
+    """The fastest of `repeats` calls of `fn` after one warm-up call, in ms."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    return min(times)
+
+
+def peak_check(args, *, gemm_size: int = 4096, repeats: int = 3) -> dict:
+    """How fast the I3D can be on this CPU: its floating-point work on one clip of `--i3d-frames`
+    frames at the bundle's crop (counted by `torch.utils.flop_counter.FlopCounterMode`: convolutions
+    and matmuls, 2 FLOPs a multiply-add), the rate of torch's float32 GEMM (`gemm_size`^3, all
+    threads) and, where the CPU has bfloat16, its bfloat16 GEMM, and each I3D path's time (fastest of
+    `repeats` after a warm-up) as an achieved rate. A dense GEMM is about the best rate a CPU library
+    reaches, so `flops / gemm rate` is a floor of roughly what a float32 I3D can take here: a target
+    below it is out of reach on this CPU in float32, whatever the runtime."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from signdemo.i3d_input import I3DInputConfig
+    from signdemo.openvino_i3d import openvino_available
+    from signdemo.runtime import cpu_supports_bf16
+    from signdemo.weights import I3D, load_bundle, resolve_bundle
+
+    threads = configure_threads()
+    bundle = load_bundle(args.i3d) if args.i3d else resolve_bundle(I3D)
+    crop = I3DInputConfig(**bundle.preprocessing).crop
+    x = torch.randn(1, 3, args.i3d_frames, crop, crop)
+    reference = I3DRunner(bundle.model, RuntimeOptions.reference())
+    with FlopCounterMode(display=False) as counter:
+        reference(x)
+    gflop = counter.get_total_flops() / 1e9
+
+    def gemm(dtype) -> float:
+        a, b = (torch.randn(gemm_size, gemm_size).to(dtype) for _ in range(2))
+        return 2 * gemm_size**3 / 1e9 / (_best_ms(lambda: a @ b, repeats) / 1000)
+
+    rates = {"float32": gemm(torch.float32)}
+    if cpu_supports_bf16():
+        rates["bfloat16"] = gemm(torch.bfloat16)
+    variants = {"reference": RuntimeOptions.reference(), "torch": RuntimeOptions(i3d_backend="torch")}
+    if openvino_available():
+        variants["openvino"] = RuntimeOptions(i3d_backend="openvino", openvino_precision="float32")
+        if rates.get("bfloat16"):
+            variants["openvino_bf16"] = RuntimeOptions(i3d_backend="openvino", openvino_precision="bfloat16")
+    paths = {}
+    for name, options in variants.items():
+        runner = reference if name == "reference" else I3DRunner(load_bundle(bundle.root or bundle.source).model,
+                                                                  options, input_size=(crop, crop))  # fmt: skip
+        ms = _best_ms(lambda: runner(x), repeats)
+        paths[name] = {"description": runner.description, "ms": ms, "gflop_per_s": gflop / (ms / 1000)}
+    return {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "threads": threads,
+            "bundle": bundle.name, "input": list(x.shape), "i3d_gflop": gflop, "gemm_size": gemm_size,
+            "gemm_gflop_per_s": rates, "float32_floor_ms": gflop / rates["float32"] * 1000, "paths": paths}  # fmt: skip
+
+
+def peak_markdown(result: dict, target_ms: float = 700.0) -> str:
+    """`peak_check`'s result as a Markdown table and what it means for a float32 time of `target_ms`."""
+    rates = result["gemm_gflop_per_s"]
+    n = result["gemm_size"]
+    lines = [f"I3D on {'x'.join(map(str, result['input']))} ({result['bundle']}): {result['i3d_gflop']:.1f} GFLOP; "
+             f"{result['threads']} threads; torch GEMM {n}^3: "
+             + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in rates.items()) + ".", "",
+             "| I3D path | fastest of 3 | achieved GFLOP/s | of the float32 GEMM rate |", "|---|---|---|---|"]  # fmt: skip
+    for p in result["paths"].values():
+        lines.append(f"| {p['description']} | {p['ms']:.0f} ms | {p['gflop_per_s']:.0f} | {p['gflop_per_s'] / rates['float32']:.2f} |")
+    need = result["i3d_gflop"] / (target_ms / 1000)
+    verdict = "within" if need <= rates["float32"] else "above"
+    lines.append(f"\n{target_ms:.0f} ms for {result['input'][2]} frames in float32 needs {need:.0f} GFLOP/s, {verdict} this CPU's float32 GEMM rate "
+                 f"({rates['float32']:.0f}); the float32 floor at that rate is {result['float32_floor_ms']:.0f} ms.")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     args = get_args_parser().parse_args(argv)
     if args.compare:
         before, after = (json.loads(Path(f).read_text()) for f in args.compare)
         print(compare_markdown(before, after))
+        return 0
+    if args.peak:
+        result = peak_check(args)
+        print(json.dumps(result, indent=2) if args.json else peak_markdown(result))
         return 0
     if args.stream_check:
         result = stream_check(args)

@@ -151,3 +151,36 @@ def test_schedule_check_times_both_schedules_alternating_with_both_models(capsys
     with pytest.raises(SystemExit, match="MediaPipe Hands, two landmark workers"):
         bench.schedule_check(bench.get_args_parser().parse_args(
             ["--schedule-check", "1", "--clips", str(clip), "--landmark-model", "holistic"]))
+
+
+def test_peak_check_counts_the_i3d_work_and_rates_every_path(capsys):
+    """`--peak`: the I3D's GFLOP on a clip equal the multiply-adds of its convolutions counted here
+    from their output shapes (2 FLOPs each); each path's rate is that work over its time; the float32
+    floor is the work over the GEMM rate; the Markdown verdict names the rate a 700 ms target needs."""
+    import torch
+
+    from signdemo.weights import I3D, resolve_bundle
+
+    args = bench.get_args_parser().parse_args(["--peak", "--i3d-frames", "16"])
+    result = bench.peak_check(args, gemm_size=256, repeats=1)
+    model = resolve_bundle(I3D).model.eval()
+    flops = []
+
+    def count(conv, _inputs, out):
+        flops.append(2 * out.numel() * conv.in_channels // conv.groups * conv.kernel_size[0] * conv.kernel_size[1]
+                     * conv.kernel_size[2])  # fmt: skip
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, torch.nn.Conv3d)]
+    with torch.inference_mode():
+        model(torch.zeros(result["input"]))
+    for h in hooks:
+        h.remove()
+    assert result["input"] == [1, 3, 16, 224, 224]
+    assert result["i3d_gflop"] == pytest.approx(sum(flops) / 1e9, rel=0.01)
+    rate = result["gemm_gflop_per_s"]["float32"]
+    assert rate > 0 and result["float32_floor_ms"] == pytest.approx(result["i3d_gflop"] / rate * 1000)
+    assert {"reference", "torch"} <= set(result["paths"])
+    for p in result["paths"].values():
+        assert p["gflop_per_s"] == pytest.approx(result["i3d_gflop"] / (p["ms"] / 1000))
+    need = result["i3d_gflop"] / 0.7
+    assert f"700 ms for 16 frames in float32 needs {need:.0f} GFLOP/s" in bench.peak_markdown(result)
