@@ -313,7 +313,7 @@ def run(args) -> dict:
     # bfloat16; the pipeline's own is one of them.
     paths: dict[str, I3DRunner] = {}
     if rec.i3d is not None and not args.no_reference and not args.baseline:
-        paths = _i3d_paths(rec, options, (i3d_cfg.crop, i3d_cfg.crop))
+        paths = _i3d_paths(rec.i3d, options, (i3d_cfg.crop, i3d_cfg.crop), own=rec.i3d_runner)
         for runner in paths.values():  # first-call costs (allocation, OpenVINO's first shape) out of the figures
             runner(preprocess_clip(np.zeros((i3d_cfg.num_frames, i3d_cfg.crop, i3d_cfg.crop, 3), np.uint8), i3d_cfg))
     app_path = _path_name(rec.i3d_runner) if rec.i3d_runner else None
@@ -440,22 +440,23 @@ I3D_PATHS = ("reference", "torch", "openvino", "openvino_bf16")
 AGREEMENT_TOLERANCE = 1e-3
 
 
-def _i3d_paths(rec, options: RuntimeOptions, input_size: tuple[int, int]) -> dict[str, I3DRunner]:
-    """The reference, PyTorch fast and OpenVINO runners over the bundle's weights, and OpenVINO in
-    bfloat16 where the CPU has it; the pipeline's own runner stands for its path (OpenVINO is left
-    out where it is not installed)."""
+def _i3d_paths(bundle, options: RuntimeOptions, input_size: tuple[int, int],
+               own: I3DRunner | None = None) -> dict[str, I3DRunner]:  # fmt: skip
+    """The reference, PyTorch fast and OpenVINO runners over `bundle`'s weights (a copy each), and
+    OpenVINO in bfloat16 where the CPU has it; `own` (the pipeline's runner) stands for its path
+    (OpenVINO is left out where it is not installed)."""
     from signdemo.openvino_i3d import cpu_has_bf16, openvino_available
     from signdemo.weights import load_bundle
 
     def copy():
-        return load_bundle(rec.i3d.root or rec.i3d.source).model
+        return load_bundle(bundle.root or bundle.source).model
 
     paths = {"reference": I3DRunner(copy(), RuntimeOptions.reference())}
     available = {"torch": True, "openvino": openvino_available(), "openvino_bf16": openvino_available() and cpu_has_bf16()}
-    own = _path_name(rec.i3d_runner)
+    own_name = _path_name(own) if own is not None else None
     for name, (backend, precision) in _PATH_OPTIONS.items():
-        if name == own:
-            paths[name] = rec.i3d_runner
+        if name == own_name:
+            paths[name] = own
         elif available[name]:
             variant = dataclasses.replace(options, i3d_backend=backend, openvino_precision=precision)
             paths[name] = I3DRunner(copy(), variant, input_size=input_size)
@@ -794,7 +795,6 @@ def peak_check(args, *, gemm_size: int = 4096, repeats: int = 3) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
     from signdemo.i3d_input import I3DInputConfig
-    from signdemo.openvino_i3d import openvino_available
     from signdemo.runtime import cpu_supports_bf16
     from signdemo.weights import I3D, load_bundle, resolve_bundle
 
@@ -802,9 +802,9 @@ def peak_check(args, *, gemm_size: int = 4096, repeats: int = 3) -> dict:
     bundle = load_bundle(args.i3d) if args.i3d else resolve_bundle(I3D)
     crop = I3DInputConfig(**bundle.preprocessing).crop
     x = torch.randn(1, 3, args.i3d_frames, crop, crop)
-    reference = I3DRunner(bundle.model, RuntimeOptions.reference())
+    runners = _i3d_paths(bundle, RuntimeOptions(), (crop, crop))
     with FlopCounterMode(display=False) as counter:
-        reference(x)
+        runners["reference"](x)
     gflop = counter.get_total_flops() / 1e9
 
     def gemm(dtype) -> float:
@@ -814,19 +814,12 @@ def peak_check(args, *, gemm_size: int = 4096, repeats: int = 3) -> dict:
     rates = {"float32": gemm(torch.float32)}
     if cpu_supports_bf16():
         rates["bfloat16"] = gemm(torch.bfloat16)
-    variants = {"reference": RuntimeOptions.reference(), "torch": RuntimeOptions(i3d_backend="torch")}
-    if openvino_available():
-        variants["openvino"] = RuntimeOptions(i3d_backend="openvino", openvino_precision="float32")
-        if rates.get("bfloat16"):
-            variants["openvino_bf16"] = RuntimeOptions(i3d_backend="openvino", openvino_precision="bfloat16")
     paths = {}
-    for name, options in variants.items():
-        runner = reference if name == "reference" else I3DRunner(load_bundle(bundle.root or bundle.source).model,
-                                                                  options, input_size=(crop, crop))  # fmt: skip
+    for name, runner in runners.items():
         ms = _best_ms(lambda: runner(x), repeats)
         paths[name] = {"description": runner.description, "ms": ms, "gflop_per_s": gflop / (ms / 1000)}
     return {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "threads": threads,
-            "bundle": bundle.name, "input": list(x.shape), "i3d_gflop": gflop, "gemm_size": gemm_size,
+            "bundle": bundle.name, "input": list(x.shape), "i3d_gflop": gflop, "gemm_size": gemm_size, "repeats": repeats,
             "gemm_gflop_per_s": rates, "float32_floor_ms": gflop / rates["float32"] * 1000, "paths": paths}  # fmt: skip
 
 
@@ -837,7 +830,7 @@ def peak_markdown(result: dict, target_ms: float = 700.0) -> str:
     lines = [f"I3D on {'x'.join(map(str, result['input']))} ({result['bundle']}): {result['i3d_gflop']:.1f} GFLOP; "
              f"{result['threads']} threads; torch GEMM {n}^3: "
              + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in rates.items()) + ".", "",
-             "| I3D path | fastest of 3 | achieved GFLOP/s | of the float32 GEMM rate |", "|---|---|---|---|"]  # fmt: skip
+             f"| I3D path | fastest of {result['repeats']} | achieved GFLOP/s | of the float32 GEMM rate |", "|---|---|---|---|"]  # fmt: skip
     for p in result["paths"].values():
         lines.append(f"| {p['description']} | {p['ms']:.0f} ms | {p['gflop_per_s']:.0f} | {p['gflop_per_s'] / rates['float32']:.2f} |")
     need = result["i3d_gflop"] / (target_ms / 1000)
