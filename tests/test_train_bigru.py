@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch.nn import functional as F
 from _keypoint_data import make_prepared, synthetic_landmarks
 
 from signdemo.features import FeatureConfig, landmarks_to_features, retime_features
@@ -376,3 +377,71 @@ def test_mixup_changes_training_reproducibly_and_is_refused_below_zero(data: Pat
     assert json.loads((tmp_path / "mix" / "training_config.json").read_text())["mixup"] == 0.4
     with pytest.raises(SystemExit):
         bigru.get_args_parser().parse_args([str(data), "--out", str(tmp_path / "x"), "--mixup", "-1"])
+
+
+def test_distill_loss_weighs_the_label_loss_and_the_soft_targets_per_clip() -> None:
+    torch.manual_seed(0)
+    logits, y = torch.randn(4, 5), torch.tensor([0, 1, 2, 4])
+    probs = torch.softmax(torch.randn(6, 3), dim=1)  # soft targets over the first 3 of 5 classes
+    has = torch.tensor([True, True, False, True, False, True])
+    rows = torch.tensor([0, 2, 3, 4])  # rows 2 and 4 have no soft target
+    got = bigru.distill_loss(logits, y, rows, 0.1, bigru.Distillation(probs, has, 0.7, 2.0, []))
+    ce = F.cross_entropy(logits, y, label_smoothing=0.1, reduction="none")
+    kl = F.kl_div(F.log_softmax(logits[:, :3] / 2.0, dim=1), probs[rows], reduction="none").sum(1) * 4.0
+    w = torch.tensor([0.7, 0.0, 0.7, 0.0])
+    torch.testing.assert_close(got, ((1 - w) * ce + w * kl).mean())
+    plain = bigru.distill_loss(logits, y, rows, 0.1, bigru.Distillation(probs, has, 0.0, 2.0, []))
+    torch.testing.assert_close(plain, F.cross_entropy(logits, y, label_smoothing=0.1))
+    # a student that gives the teacher's answer at T pays the label loss share only
+    student = torch.cat([torch.log(probs[rows]) * 2.0, torch.zeros(4, 2)], dim=1)
+    matched = bigru.distill_loss(student, y, rows, 0.0, bigru.Distillation(probs, has, 1.0, 2.0, []))
+    only_ce = F.cross_entropy(student, y, reduction="none") * torch.tensor([0.0, 1.0, 0.0, 1.0])
+    torch.testing.assert_close(matched, only_ce.mean())
+
+
+def test_distill_matches_the_teachers_mean_answer_on_their_classes_clips(data: Path, tmp_path: Path) -> None:
+    teacher, other = tmp_path / "teacher", tmp_path / "other"
+    _train(data, teacher, "--epochs", "2", "--keep-classes", "2")
+    _train(data, other, "--epochs", "1", "--keep-classes", "2", "--seed", "1")
+    prepared = PreparedDataset.load(data)
+    train_idx = prepared.indices("train")
+    targets = bigru.teacher_targets([teacher, other], prepared, train_idx, temperature=2.0, weight=0.5)
+    kept = train_idx[prepared.targets[train_idx] < 2]
+    assert 0 < len(kept) < len(train_idx)
+    assert int(targets.has.sum()) == len(kept) and bool(targets.has[kept].all())
+    assert bool((targets.probs[~targets.has] == 0).all())
+    x = torch.from_numpy(np.asarray(prepared.features[kept], dtype=np.float32))
+    answers = []
+    for path in (teacher, other):
+        model = load_bundle(path).model.eval()
+        with torch.no_grad():
+            answers.append(torch.softmax(model(x) / 2.0, dim=1))
+    torch.testing.assert_close(targets.probs[kept], (answers[0] + answers[1]) / 2)
+
+    plain, kd, kd_again, kd_zero = (tmp_path / n for n in ("plain", "kd", "kd-again", "kd-zero"))
+    _train(data, plain, "--epochs", "1")
+    for out in (kd, kd_again):
+        _train(data, out, "--epochs", "1", "--distill", str(teacher), "--distill", str(other))
+    _train(data, kd_zero, "--epochs", "1", "--distill", str(teacher), "--distill-weight", "0")
+    assert _history(kd)[0]["train_loss"] != _history(plain)[0]["train_loss"]
+    assert _history(kd) == _history(kd_again)
+    assert _history(kd_zero) == _history(plain)  # weight 0: the label loss alone
+    recorded = load_bundle(kd).provenance["distilled_from"]
+    manifest = json.loads((teacher / "signdemo_bundle.json").read_text())
+    assert [t["bundle"] for t in recorded] == ["teacher", "other"]
+    assert recorded[0]["sha256"] == manifest["sha256"][manifest["checkpoint"]]
+    assert json.loads((kd / "training_config.json").read_text())["distill"] == [str(teacher), str(other)]
+
+    # teachers that read other features, speak other labels or are not a BiGRU are refused
+    hands = make_prepared(tmp_path / "hands-data", feature_config=FeatureConfig(pose="drop", normalize="hands"))
+    _train(hands, tmp_path / "hands-teacher", "--epochs", "1")
+    with pytest.raises(SystemExit, match="its preprocessing"):
+        _train(data, tmp_path / "x1", "--epochs", "1", "--distill", str(tmp_path / "hands-teacher"))
+    greek = make_prepared(tmp_path / "greek-data", classes=("delta", "echo", "foxtrot"))
+    _train(greek, tmp_path / "greek-teacher", "--epochs", "1")
+    with pytest.raises(SystemExit, match="labels are not the data set's first"):
+        _train(data, tmp_path / "x2", "--epochs", "1", "--distill", str(tmp_path / "greek-teacher"))
+    with pytest.raises(SystemExit, match="teachers are BiGRU bundles"):
+        _train(data, tmp_path / "x3", "--epochs", "1", "--distill", str(REPO / "weights" / "demo-i3d"))
+    with pytest.raises(SystemExit, match="cannot be combined"):
+        _train(data, tmp_path / "x4", "--epochs", "1", "--distill", str(teacher), "--mixup", "0.4")

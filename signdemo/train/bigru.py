@@ -4,13 +4,16 @@ Train the BiGRU-attention model on a prepared keypoint data set (`python -m sign
 or `python -m signdemo.train.gislr`), with the published ASL Citizen recipe as defaults: AdamW lr 3e-4,
 weight decay 1e-4, cosine annealing over the epochs, batch 32 (per process), at most 60 epochs, early
 stopping after 10 epochs without a better validation top-1, dropout 0.35, label smoothing 0.10,
-gradient clipping at norm 1.0, mixed precision on GPU. Augmentation, weight averaging (`--ema`) and
-mixup (`--mixup`) are off unless asked for.
+gradient clipping at norm 1.0, mixed precision on GPU. Augmentation, weight averaging (`--ema`),
+mixup (`--mixup`) and distillation from trained bundles (`--distill`) are off unless asked for.
 
     python -m signdemo.train.bigru data/gislr_kp --out weights/gislr-bigru --epochs 30
     torchrun --nproc_per_node=2 -m signdemo.train.bigru data/kp --out weights/kp-bigru   # DDP (gloo on CPU)
     # a WLASL100 model that learns from the clips of all 300 WLASL300 glosses (judged and shipped on the 100)
     python -m signdemo.train.bigru data/wlasl300-hands --keep-classes 100 --out weights/wlasl100-bigru
+    # the same, also matching the mean answer of trained models (soft targets) on their classes' clips
+    python -m signdemo.train.bigru data/wlasl300-hands --keep-classes 100 --out weights/wlasl100-kd \
+        --distill weights/wlasl100-bigru --distill runs/seed1
 
 Writes the bundle the app loads unchanged (`signdemo.weights.load_bundle(OUT)`):
     checkpoints/best_bigru_attention_model.pt     {"model_state_dict", "config"} at the best val top-1
@@ -27,11 +30,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import Dataset
 
@@ -40,7 +45,7 @@ from signdemo.features import FeatureConfig, features_from_positions, position_f
 from signdemo.models.bigru_attention import BiGRUAttention, BiGRUAttentionConfig
 from signdemo.train import common, script_parser
 from signdemo.train.datasets import PreparedDataset
-from signdemo.weights import BIGRU, load_state_dict_strict, read_checkpoint, save_bundle, split_checkpoint
+from signdemo.weights import BIGRU, load_bundle, load_state_dict_strict, read_checkpoint, save_bundle, split_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +198,74 @@ class KeypointDataset(Dataset):
 
 
 # ---------------------------------------------------------------------------------------------
+# Distillation: trained models' answers as soft targets
+
+
+@dataclass
+class Distillation:
+    """Soft targets of teacher bundles (`--distill`): for each row of the data set, the teachers' mean
+    softmax at `temperature` over their C classes (the data set's first C), and whether it has one."""
+
+    probs: torch.Tensor  # (N, C) rows without a target are zeros
+    has: torch.Tensor  # (N,) bool
+    weight: float
+    temperature: float
+    teachers: list[dict]
+
+
+def teacher_targets(paths: list[Path], data: PreparedDataset, rows: np.ndarray, *, temperature: float,
+                    weight: float, batch_size: int = 128) -> Distillation:  # fmt: skip
+    """The teachers' soft targets on the clips of `rows` as stored (not augmented: a zoomed, shifted or
+    mirrored clip is the same sign), for the rows of the teachers' classes only.
+
+    Every teacher must be a BiGRU with the data set's preprocessing and the data set's first C labels,
+    all the same C: a model that read other features or speaks another vocabulary teaches nonsense."""
+    with torch.random.fork_rng(devices=[]):  # building the teachers must not move the student's random stream
+        bundles = [load_bundle(p) for p in paths]
+    own = FeatureConfig.from_dict(data.feature_config)
+    for path, b in zip(paths, bundles):
+        if b.architecture != BIGRU:
+            raise SystemExit(f"--distill {path}: a {b.architecture} bundle; teachers are BiGRU bundles")
+        if FeatureConfig.from_dict(b.preprocessing) != own:
+            raise SystemExit(f"--distill {path}: its preprocessing {b.preprocessing} is not this data set's "
+                             f"{data.feature_config}; a teacher must have read the same features")  # fmt: skip
+        if b.labels != data.labels[: b.num_classes] or b.num_classes != bundles[0].num_classes:
+            raise SystemExit(f"--distill {path}: its {b.num_classes} labels are not the data set's first "
+                             f"{bundles[0].num_classes} ({', '.join(data.labels[:3])}, ...)")  # fmt: skip
+    num = bundles[0].num_classes
+    rows = np.sort(rows[data.targets[rows] < num])
+    probs = torch.zeros(len(data.targets), num)
+    for b in bundles:
+        b.model.eval()
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start : start + batch_size]
+            x = torch.from_numpy(np.asarray(data.features[chunk], dtype=np.float32))  # (b, F, 450)
+            with torch.no_grad():
+                probs[chunk] += torch.softmax(b.model(x).float() / temperature, dim=1) / len(bundles)  # (b, C)
+    has = torch.zeros(len(data.targets), dtype=torch.bool)
+    has[rows] = True
+    teachers = [{"bundle": b.name, "source": b.display_source,
+                 "sha256": b.manifest.get("sha256", {}).get(b.manifest.get("checkpoint", ""))} for b in bundles]  # fmt: skip
+    log.info("distillation: %d teachers, %d classes, soft targets on %d training clips (T %.1f, weight %.2f)",
+             len(bundles), num, len(rows), temperature, weight)  # fmt: skip
+    return Distillation(probs, has, weight, temperature, teachers)
+
+
+def distill_loss(logits: torch.Tensor, y: torch.Tensor, rows: torch.Tensor, label_smoothing: float,
+                 distill: Distillation) -> torch.Tensor:  # fmt: skip
+    """Per clip (1 - w) * the label loss + w * T^2 * KL(teacher || student at T) over the teachers'
+    classes where the clip has a soft target, the label loss alone where it has none; batch mean.
+    logits (B, C_all), y (B,), rows (B,) the clips' rows of the data set."""
+    t = distill.temperature
+    ce = F.cross_entropy(logits, y, label_smoothing=label_smoothing, reduction="none")  # (B,)
+    teacher = distill.probs[rows].to(logits.device)  # (B, C)
+    log_student = F.log_softmax(logits[:, : teacher.shape[1]] / t, dim=1)  # (B, C)
+    kl = (teacher * (torch.log(teacher.clamp_min(1e-12)) - log_student)).sum(1) * t * t  # (B,)
+    w = distill.weight * distill.has[rows].to(logits.device).float()  # (B,)
+    return ((1.0 - w) * ce + w * kl).mean()
+
+
+# ---------------------------------------------------------------------------------------------
 # One epoch, evaluation
 
 
@@ -209,21 +282,26 @@ def mix_batch(x: torch.Tensor, y: torch.Tensor, alpha: float, rng: np.random.Gen
 
 
 def train_one_epoch(model, loader, optimizer, criterion, scaler, runtime: common.Runtime, clip_grad: float,
-                    ema: AveragedModel | None = None, mixup: float = 0.0, seed: int = 0, epoch: int = 0) -> dict:  # fmt: skip
+                    ema: AveragedModel | None = None, mixup: float = 0.0, seed: int = 0, epoch: int = 0,
+                    distill: Distillation | None = None) -> dict:  # fmt: skip
     """One pass over this rank's share of the training set; metrics summed over all ranks. `ema`, if
     given, takes the weights in after every optimizer step. `mixup` > 0: each batch mixed
     (`mix_batch`, Beta(mixup, mixup)), the loss weighted between both clips' classes, the training
-    top-1 counted against the dominant clip's class; seeded by (seed, epoch, rank)."""
+    top-1 counted against the dominant clip's class; seeded by (seed, epoch, rank). `distill`: the
+    loss is `distill_loss` (label loss and the teachers' soft targets)."""
     model.train()
     rng = np.random.default_rng([seed, epoch, runtime.rank])
     loss_sum = correct = count = 0.0
-    for x, y, _ in loader:
+    for x, y, rows in loader:
         x, y = x.to(runtime.device, non_blocking=True), y.to(runtime.device, non_blocking=True)
         if mixup > 0:
             x, y, y_partner, lam = mix_batch(x, y, mixup, rng)
         with runtime.autocast():
             logits = model(x)  # (B, C)
-        loss = criterion(logits.float(), y)
+        if distill is not None:
+            loss = distill_loss(logits.float(), y, rows, criterion.label_smoothing, distill)
+        else:
+            loss = criterion(logits.float(), y)
         if mixup > 0:
             loss = lam * loss + (1.0 - lam) * criterion(logits.float(), y_partner)
         optimizer.zero_grad(set_to_none=True)
@@ -298,6 +376,20 @@ def _ema_arg(text: str) -> float:
     return decay
 
 
+def _positive_arg(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"takes a number > 0, got {text}")
+    return value
+
+
+def _weight_arg(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"takes a weight in [0, 1], got {text}")
+    return value
+
+
 def get_args_parser() -> argparse.ArgumentParser:
     parser = script_parser("python -m signdemo.train.bigru", __doc__)
     parser.add_argument("data", type=Path, help="prepared keypoint folder (features.npy, manifest.csv, labels.json)")
@@ -317,6 +409,15 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--mixup", type=_mixup_arg, default=0.0, metavar="ALPHA",
                    help="mixup: each training batch's clips blended pairwise by lam ~ Beta(ALPHA, ALPHA) (kept >= "
                    "0.5), the loss weighted between the two classes (0 = off; 0.2-0.4 usual)")  # fmt: skip
+    g.add_argument("--distill", type=Path, action="append", default=[], metavar="BUNDLE",
+                   help="a trained BiGRU bundle of this data set's features and first C labels (repeat for "
+                   "several: their mean): on the training clips of those C classes the loss also matches its "
+                   "softmax at --distill-temperature (knowledge distillation; soft targets from the clips as "
+                   "stored, computed once)")  # fmt: skip
+    g.add_argument("--distill-weight", type=_weight_arg, default=0.5,
+                   help="share of the soft-target loss in a clip's loss (the label loss has the rest)")
+    g.add_argument("--distill-temperature", type=_positive_arg, default=2.0,
+                   help="softmax temperature of teachers and student in the soft-target loss")
     g.add_argument("--augment", type=_augment_arg, default="none",
                    help="'none' or any of time, handdrop, affine, rotate, mirror joined by '+' (e.g. "
                    "time+affine+mirror). time: trimmed up to 15%% at each end, speed warped; handdrop: a hand "
@@ -409,6 +510,8 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
             raise SystemExit(f"--keep-classes {keep}: {args.data} has no val samples of its first {keep} classes")
     elif args.train_on_dropped_splits:
         raise SystemExit("--train-on-dropped-splits needs --keep-classes N below the data set's class count")
+    if args.distill and args.mixup > 0:
+        raise SystemExit("--distill and --mixup cannot be combined (a mixed clip has no teacher answer)")
     log.info("data %s: %d train, %d val, %d test, %d classes, features %s",
              data.root, len(train_idx), len(val_idx), len(test_idx), len(data.labels), data.features.shape[1:])  # fmt: skip
 
@@ -430,6 +533,11 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
     provenance.update({k: data.config[k] for k in DATA_PROVENANCE if k in data.config})
     if kept_only:
         provenance["trained_classes"] = len(data.labels)
+    distill = None
+    if args.distill:
+        distill = teacher_targets(args.distill, data, train_idx, temperature=args.distill_temperature,
+                                  weight=args.distill_weight)  # fmt: skip
+        provenance["distilled_from"] = distill.teachers
 
     state, best_state = common.resume_training(args, runtime, model=model, optimizer=optimizer, scheduler=scheduler,
                                                scaler=scaler, last_name=LAST_NAME, best_name=BEST_NAME,
@@ -447,7 +555,7 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
     def train_epoch(epoch: int) -> dict:
         set_epoch(epoch)
         return train_one_epoch(model, loader, optimizer, criterion, scaler, runtime, args.clip_grad, ema,
-                               mixup=args.mixup, seed=args.seed, epoch=epoch)  # fmt: skip
+                               mixup=args.mixup, seed=args.seed, epoch=epoch, distill=distill)  # fmt: skip
 
     def save_best(state: common.TrainState) -> None:
         _save_best(args, validated_model, model_args, labels, data, provenance,
