@@ -384,17 +384,18 @@ def test_distill_loss_weighs_the_label_loss_and_the_soft_targets_per_clip() -> N
     logits, y = torch.randn(4, 5), torch.tensor([0, 1, 2, 4])
     probs = torch.softmax(torch.randn(6, 3), dim=1)  # soft targets over the first 3 of 5 classes
     has = torch.tensor([True, True, False, True, False, True])
-    rows = torch.tensor([0, 2, 3, 4])  # rows 2 and 4 have no soft target
-    got = bigru.distill_loss(logits, y, rows, 0.1, bigru.Distillation(probs, has, 0.7, 2.0, []))
+    probs[~has] = 0.0  # rows 2 and 4 have no soft target
+    rows = torch.tensor([0, 2, 3, 4])
+    got = bigru.distill_loss(logits, y, rows, 0.1, bigru.Distillation(probs, 0.7, 2.0, []))
     ce = F.cross_entropy(logits, y, label_smoothing=0.1, reduction="none")
     kl = F.kl_div(F.log_softmax(logits[:, :3] / 2.0, dim=1), probs[rows], reduction="none").sum(1) * 4.0
     w = torch.tensor([0.7, 0.0, 0.7, 0.0])
     torch.testing.assert_close(got, ((1 - w) * ce + w * kl).mean())
-    plain = bigru.distill_loss(logits, y, rows, 0.1, bigru.Distillation(probs, has, 0.0, 2.0, []))
+    plain = bigru.distill_loss(logits, y, rows, 0.1, bigru.Distillation(probs, 0.0, 2.0, []))
     torch.testing.assert_close(plain, F.cross_entropy(logits, y, label_smoothing=0.1))
     # a student that gives the teacher's answer at T pays the label loss share only
-    student = torch.cat([torch.log(probs[rows]) * 2.0, torch.zeros(4, 2)], dim=1)
-    matched = bigru.distill_loss(student, y, rows, 0.0, bigru.Distillation(probs, has, 1.0, 2.0, []))
+    student = torch.cat([torch.log(probs[rows].clamp_min(1e-6)) * 2.0, torch.zeros(4, 2)], dim=1)
+    matched = bigru.distill_loss(student, y, rows, 0.0, bigru.Distillation(probs, 1.0, 2.0, []))
     only_ce = F.cross_entropy(student, y, reduction="none") * torch.tensor([0.0, 1.0, 0.0, 1.0])
     torch.testing.assert_close(matched, only_ce.mean())
 
@@ -425,7 +426,12 @@ def test_distill_matches_the_teachers_mean_answer_on_their_classes_clips(data: P
     _train(data, kd_zero, "--epochs", "1", "--distill", str(teacher), "--distill-weight", "0")
     assert _history(kd)[0]["train_loss"] != _history(plain)[0]["train_loss"]
     assert _history(kd) == _history(kd_again)
-    assert _history(kd_zero) == _history(plain)  # weight 0: the label loss alone
+    # weight 0: the label loss alone (the same up to float rounding: a weighted mean against a mean,
+    # whose last bits differ between CPUs' kernels)
+    zero, alone = _history(kd_zero), _history(plain)
+    assert [r.keys() for r in zero] == [r.keys() for r in alone]
+    for got, want in zip(zero, alone):
+        assert {k: float(v) for k, v in got.items()} == pytest.approx({k: float(v) for k, v in want.items()}, rel=1e-6)
     recorded = load_bundle(kd).provenance["distilled_from"]
     manifest = json.loads((teacher / "signdemo_bundle.json").read_text())
     assert [t["bundle"] for t in recorded] == ["teacher", "other"]

@@ -207,16 +207,21 @@ class Distillation:
     softmax at `temperature` over their C classes (the data set's first C), and whether it has one."""
 
     probs: torch.Tensor  # (N, C) rows without a target are zeros
-    has: torch.Tensor  # (N,) bool
     weight: float
     temperature: float
     teachers: list[dict]
 
+    @property
+    def has(self) -> torch.Tensor:
+        """(N,) bool: the rows with a soft target (a target is a distribution: its row sums to 1)."""
+        return self.probs.sum(1) > 0.5
+
 
 def teacher_targets(paths: list[Path], data: PreparedDataset, rows: np.ndarray, *, temperature: float,
-                    weight: float, batch_size: int = 128) -> Distillation:  # fmt: skip
+                    weight: float, runtime: common.Runtime | None = None) -> Distillation:  # fmt: skip
     """The teachers' soft targets on the clips of `rows` as stored (not augmented: a zoomed, shifted or
-    mirrored clip is the same sign), for the rows of the teachers' classes only.
+    mirrored clip is the same sign), for the rows of the teachers' classes only; scored by `evaluate`
+    on `runtime` (default: this process's CPU).
 
     Every teacher must be a BiGRU with the data set's preprocessing and the data set's first C labels,
     all the same C: a model that read other features or speaks another vocabulary teaches nonsense."""
@@ -234,21 +239,17 @@ def teacher_targets(paths: list[Path], data: PreparedDataset, rows: np.ndarray, 
                              f"{bundles[0].num_classes} ({', '.join(data.labels[:3])}, ...)")  # fmt: skip
     num = bundles[0].num_classes
     rows = np.sort(rows[data.targets[rows] < num])
+    runtime = runtime or common.Runtime(torch.device("cpu"))
     probs = torch.zeros(len(data.targets), num)
     for b in bundles:
-        b.model.eval()
-        for start in range(0, len(rows), batch_size):
-            chunk = rows[start : start + batch_size]
-            x = torch.from_numpy(np.asarray(data.features[chunk], dtype=np.float32))  # (b, F, 450)
-            with torch.no_grad():
-                probs[chunk] += torch.softmax(b.model(x).float() / temperature, dim=1) / len(bundles)  # (b, C)
-    has = torch.zeros(len(data.targets), dtype=torch.bool)
-    has[rows] = True
+        with torch.no_grad():
+            scored = evaluate(b.model.to(runtime.device), data, rows, nn.CrossEntropyLoss(), runtime)
+        probs[rows] += torch.softmax(torch.from_numpy(scored["logits"]) / temperature, dim=1) / len(bundles)  # (n, C)
     teachers = [{"bundle": b.name, "source": b.display_source,
                  "sha256": b.manifest.get("sha256", {}).get(b.manifest.get("checkpoint", ""))} for b in bundles]  # fmt: skip
     log.info("distillation: %d teachers, %d classes, soft targets on %d training clips (T %.1f, weight %.2f)",
              len(bundles), num, len(rows), temperature, weight)  # fmt: skip
-    return Distillation(probs, has, weight, temperature, teachers)
+    return Distillation(probs, weight, temperature, teachers)
 
 
 def distill_loss(logits: torch.Tensor, y: torch.Tensor, rows: torch.Tensor, label_smoothing: float,
@@ -536,7 +537,7 @@ def _run(args: argparse.Namespace, runtime: common.Runtime) -> dict:
     distill = None
     if args.distill:
         distill = teacher_targets(args.distill, data, train_idx, temperature=args.distill_temperature,
-                                  weight=args.distill_weight)  # fmt: skip
+                                  weight=args.distill_weight, runtime=runtime)  # fmt: skip
         provenance["distilled_from"] = distill.teachers
 
     state, best_state = common.resume_training(args, runtime, model=model, optimizer=optimizer, scheduler=scheduler,

@@ -183,10 +183,11 @@ def train_loader(dataset: Dataset, args: argparse.Namespace, runtime: Runtime) -
 
 
 def eval_result(logits: torch.Tensor, targets: torch.Tensor, loss: float) -> dict:
-    """What `evaluate` returns: loss, top1, scores (N, C) softmax probabilities, targets (N,)."""
+    """What `evaluate` returns: loss, top1, scores (N, C) softmax probabilities, their logits, targets (N,)."""
     n = len(targets)
     return {
         "loss": float(loss),
+        "logits": logits.float().numpy(),
         "top1": float((logits.argmax(1) == targets).float().mean()) if n else float("nan"),
         "scores": torch.softmax(logits.float(), dim=1).numpy(),
         "targets": targets.numpy(),
