@@ -119,6 +119,37 @@ def test_hand_normalisation_removes_position_and_scale_per_clip():
     assert np.allclose(ratio, ratio[0], rtol=1e-4)
 
 
+def test_frame_centred_hand_normalisation_keeps_where_in_the_picture_the_hands_are():
+    points, present = _clip(missing_left=(5,))
+    present[:, 0] = False
+    clip_cfg = FeatureConfig(normalize="hands", pose="drop", resample="pad")
+    frame_cfg = FeatureConfig(normalize="hands", pose="drop", resample="pad", hands_centre="frame")
+    assert FeatureConfig.from_dict(clip_cfg.to_dict() | {"hands_centre": "frame"}) == frame_cfg
+    assert FeatureConfig.from_dict({"normalize": "hands", "pose": "drop", "resample": "pad"}) == clip_cfg
+    known = np.concatenate([np.repeat(present[:, 1:2], 21, 1), np.repeat(present[:, 2:3], 21, 1)], axis=1)
+
+    def hands(cfg, pts):
+        p = position_features(landmarks_to_features(pts, present, cfg))[: len(pts)]
+        return np.concatenate([p[:, schema.part_slice("left_hand")], p[:, schema.part_slice("right_hand")]], axis=1)
+
+    wrist, mcp = schema.HAND_NAMES.index("wrist"), schema.HAND_NAMES.index("middle_finger_mcp")
+    raw = np.concatenate([points[:, schema.part_slice("left_hand")], points[:, schema.part_slice("right_hand")]], axis=1)
+    sizes = [np.linalg.norm(raw[:, h + mcp, :2] - raw[:, h + wrist, :2], axis=1)[known[:, h]] for h in (0, 21)]
+    size = np.median(np.concatenate(sizes))  # over every present hand, as the normalisation measures it
+    # the same picture as clip-centred, shifted by the clip's hand centre from the image centre, in hand sizes
+    shift = (raw[known][:, :2].mean(axis=0) - 0.5) / size
+    a, b = hands(clip_cfg, points), hands(frame_cfg, points)
+    assert np.allclose(b[known][:, :2], a[known][:, :2] + shift, atol=1e-4)
+    assert np.allclose(b[known][:, 2], a[known][:, 2]) and not b[~known].any()
+    # moving the hands up in the picture moves the frame-centred features, not the clip-centred ones
+    up = points.copy()
+    up[..., 1] -= 0.1
+    assert np.allclose(hands(clip_cfg, up), a, atol=1e-4)
+    assert np.allclose(hands(frame_cfg, up)[known][:, 1], b[known][:, 1] - 0.1 / size, atol=1e-4)
+    with pytest.raises(ValueError, match="hands_centre"):
+        FeatureConfig(hands_centre="body")
+
+
 def test_wrist_relative_hand_points_are_offsets_from_the_wrist_of_the_same_frame():
     points, present = _clip(missing_left=(5, 6))
     absolute = FeatureConfig(normalize="hands", pose="drop", resample="pad")

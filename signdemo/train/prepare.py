@@ -439,12 +439,16 @@ def add_feature_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--fill-gaps", type=int, default=d.fill_gaps, metavar="FRAMES",
                    help="fill a hand (or the pose) missing for at most FRAMES frames in a row by "
                         "interpolating between the frames either side (0: no filling)")  # fmt: skip
+    g.add_argument("--hands-centre", choices=("clip", "frame"), default=d.hands_centre,
+                   help="with --normalize hands: centre on the clip's mean hand point (clip) or on the "
+                        "image centre (frame: where in the picture the hands are is kept)")  # fmt: skip
 
 
 def feature_config_from_args(args: argparse.Namespace) -> FeatureConfig:
     return FeatureConfig(num_frames=args.num_frames, resample=args.resample, normalize=args.normalize,
                          hand_order=args.hand_order, velocity=args.velocity, pose=args.pose,
-                         hand_points=args.hand_points, fill_gaps=args.fill_gaps)  # fmt: skip
+                         hand_points=args.hand_points, fill_gaps=args.fill_gaps,
+                         hands_centre=args.hands_centre)  # fmt: skip
 
 
 def add_video_args(parser: argparse.ArgumentParser) -> None:
